@@ -1,0 +1,32 @@
+//! The browser UI.
+//!
+//! Layout:
+//! - [`chat`]: the room's message log as the client sees it; pure, tested
+//!   natively.
+//! - `ui` (wasm32): Leptos components and the room WebSocket.
+//!
+//! Everything a user typed is rendered as a text node, never as markup.
+#![deny(missing_docs)]
+
+pub mod chat;
+
+#[cfg(target_arch = "wasm32")]
+mod ui;
+
+/// Normalises what a user typed into a room id: lower case, spaces to `-`.
+pub fn room_id_from_input(input: &str) -> Result<protocol::RoomId, protocol::IdError> {
+    let slug: String = input.trim().to_lowercase().split_whitespace().collect::<Vec<_>>().join("-");
+    protocol::RoomId::parse(&slug)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_names_become_slugs() {
+        assert_eq!(room_id_from_input("  Team Standup ").unwrap().as_str(), "team-standup");
+        assert!(room_id_from_input("a/b").is_err());
+        assert!(room_id_from_input("   ").is_err());
+    }
+}

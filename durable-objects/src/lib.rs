@@ -1,0 +1,22 @@
+//! The Room Durable Object: one per room, the authority for that room.
+//!
+//! Layout:
+//! - [`room`]: the room state machine. Sans-IO: the caller feeds inputs
+//!   (`handle_*`) with the current time and drains outputs (`poll_output`).
+//!   It never touches a socket, storage or the clock, so it is built and
+//!   tested natively.
+//! - `shell` (wasm32 only): the workerd adapter. It accepts hibernating
+//!   WebSockets, reads and writes the object's SQLite storage, and carries out
+//!   the core's outputs. It holds no room logic.
+//!
+//! Invariant: media never passes through here; the room stores only state.
+#![deny(missing_docs)]
+
+pub mod room;
+
+#[cfg(target_arch = "wasm32")]
+#[allow(missing_docs)] // `#[durable_object]` generates undocumented glue.
+mod shell;
+
+#[cfg(target_arch = "wasm32")]
+pub use shell::Room;

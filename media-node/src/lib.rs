@@ -1,0 +1,25 @@
+//! The media node.
+//!
+//! Layout:
+//! - [`config`]: settings from a TOML file and `MEDIA_NODE_*` environment.
+//! - [`registrar`]: sans-IO registration and heartbeat schedule with the
+//!   worker; it decides what to send and when, the caller does the HTTP.
+//! - [`control`]: the HTTP control API (`/healthz` so far).
+//! - [`run`]: the tokio adapter that owns sockets, timers and shutdown.
+//!
+//! The node trusts only the worker's signed media tokens and commands; it
+//! never sees chat, whiteboard or presence state.
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod control;
+pub mod registrar;
+pub mod run;
+
+/// Build version: crate version plus the git commit, when built by `xtask`.
+pub fn version() -> String {
+    match option_env!("OPENTELECON_GIT_SHA") {
+        Some(sha) if !sha.is_empty() => format!("{}+{sha}", env!("CARGO_PKG_VERSION")),
+        _ => env!("CARGO_PKG_VERSION").to_owned(),
+    }
+}

@@ -1,0 +1,20 @@
+//! Wire types: the only crate that defines what crosses a process boundary.
+//!
+//! Layout:
+//! - [`id`]: validated identifiers (`RoomId`, `NodeId`).
+//! - [`room`]: messages between a browser and its Room Durable Object.
+//! - [`node`]: media-node registration and heartbeats to the worker.
+//! - [`api`]: JSON bodies of the worker's HTTP API (health, errors).
+//!
+//! Everything here is plain data with serde; it builds for native and wasm32 and
+//! never performs I/O. Tagged unions use `#[serde(tag = "type")]` so that the
+//! TypeScript-free browser client, the Durable Object and tests agree on one
+//! shape, matched exhaustively on both sides.
+#![deny(missing_docs)]
+
+pub mod api;
+pub mod id;
+pub mod node;
+pub mod room;
+
+pub use id::{IdError, NodeId, Region, RoomId};
