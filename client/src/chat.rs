@@ -43,14 +43,21 @@ mod tests {
     use super::*;
 
     fn said(seq: u64) -> Said {
-        Said { seq, text: format!("m{seq}"), at_ms: 0 }
+        Said {
+            seq,
+            text: format!("m{seq}"),
+            at_ms: 0,
+        }
     }
 
     #[test]
     fn history_and_live_messages_merge_in_order_without_duplicates() {
         let mut log = ChatLog::default();
         log.apply(ServerMessage::Said(said(3)));
-        log.apply(ServerMessage::Welcome { protocol: 1, history: vec![said(1), said(2), said(3)] });
+        log.apply(ServerMessage::Welcome {
+            protocol: 1,
+            history: vec![said(1), said(2), said(3)],
+        });
         log.apply(ServerMessage::Said(said(4)));
         let seqs: Vec<u64> = log.messages.iter().map(|m| m.seq).collect();
         assert_eq!(seqs, vec![1, 2, 3, 4]);
@@ -59,7 +66,10 @@ mod tests {
     #[test]
     fn errors_show_until_the_next_message() {
         let mut log = ChatLog::default();
-        log.apply(ServerMessage::Error { code: ErrorCode::Empty, message: "message is empty".into() });
+        log.apply(ServerMessage::Error {
+            code: ErrorCode::Empty,
+            message: "message is empty".into(),
+        });
         assert_eq!(log.last_error.as_deref(), Some("message is empty"));
         log.apply(ServerMessage::Said(said(1)));
         assert_eq!(log.last_error, None);

@@ -15,7 +15,12 @@ mod ui;
 
 /// Normalises what a user typed into a room id: lower case, spaces to `-`.
 pub fn room_id_from_input(input: &str) -> Result<protocol::RoomId, protocol::IdError> {
-    let slug: String = input.trim().to_lowercase().split_whitespace().collect::<Vec<_>>().join("-");
+    let slug: String = input
+        .trim()
+        .to_lowercase()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join("-");
     protocol::RoomId::parse(&slug)
 }
 
@@ -25,7 +30,10 @@ mod tests {
 
     #[test]
     fn room_names_become_slugs() {
-        assert_eq!(room_id_from_input("  Team Standup ").unwrap().as_str(), "team-standup");
+        assert_eq!(
+            room_id_from_input("  Team Standup ").unwrap().as_str(),
+            "team-standup"
+        );
         assert!(room_id_from_input("a/b").is_err());
         assert!(room_id_from_input("   ").is_err());
     }

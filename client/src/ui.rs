@@ -53,8 +53,15 @@ impl Drop for RoomSocket {
 
 fn room_url(room: &RoomId) -> Option<String> {
     let location = web_sys::window()?.location();
-    let scheme = if location.protocol().ok()? == "https:" { "wss" } else { "ws" };
-    Some(format!("{scheme}://{}/rooms/{room}/ws", location.host().ok()?))
+    let scheme = if location.protocol().ok()? == "https:" {
+        "wss"
+    } else {
+        "ws"
+    };
+    Some(format!(
+        "{scheme}://{}/rooms/{room}/ws",
+        location.host().ok()?
+    ))
 }
 
 fn open_socket(room: &RoomId, log: RwSignal<ChatLog>, link: RwSignal<Link>) -> Option<RoomSocket> {
@@ -62,17 +69,25 @@ fn open_socket(room: &RoomId, log: RwSignal<ChatLog>, link: RwSignal<Link>) -> O
     link.set(Link::Connecting);
     let on_open = Closure::<dyn FnMut()>::new(move || link.set(Link::Connected));
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
-        let Some(text) = ev.data().as_string() else { return };
+        let Some(text) = ev.data().as_string() else {
+            return;
+        };
         match ServerMessage::decode(&text) {
             Ok(msg) => log.update(|l| l.apply(msg)),
             Err(e) => leptos::logging::warn!("ignoring unreadable server message: {e}"),
         }
     });
-    let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |_ev: CloseEvent| link.set(Link::Closed));
+    let on_close =
+        Closure::<dyn FnMut(CloseEvent)>::new(move |_ev: CloseEvent| link.set(Link::Closed));
     ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
     ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-    Some(RoomSocket { ws, _on_open: on_open, _on_message: on_message, _on_close: on_close })
+    Some(RoomSocket {
+        ws,
+        _on_open: on_open,
+        _on_message: on_message,
+        _on_close: on_close,
+    })
 }
 
 fn room_from_hash() -> Option<RoomId> {
@@ -82,9 +97,13 @@ fn room_from_hash() -> Option<RoomId> {
 
 async fn fetch_version() -> Option<String> {
     let window = web_sys::window()?;
-    let resp = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str("/healthz")).await.ok()?;
+    let resp = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str("/healthz"))
+        .await
+        .ok()?;
     let resp: web_sys::Response = resp.dyn_into().ok()?;
-    let text = wasm_bindgen_futures::JsFuture::from(resp.text().ok()?).await.ok()?;
+    let text = wasm_bindgen_futures::JsFuture::from(resp.text().ok()?)
+        .await
+        .ok()?;
     let health: protocol::api::Health = serde_json::from_str(&text.as_string()?).ok()?;
     Some(health.version)
 }

@@ -58,12 +58,18 @@ pub struct Room {
 impl Room {
     /// A room whose stored messages end at `last_seq` (0 when none).
     pub fn new(last_seq: u64) -> Self {
-        Self { next_seq: last_seq + 1, outputs: VecDeque::new() }
+        Self {
+            next_seq: last_seq + 1,
+            outputs: VecDeque::new(),
+        }
     }
 
     /// A socket joined; `history` is the latest stored messages, oldest first.
     pub fn handle_join(&mut self, conn: ConnId, history: Vec<Said>) {
-        let welcome = ServerMessage::Welcome { protocol: protocol::room::PROTOCOL_VERSION, history };
+        let welcome = ServerMessage::Welcome {
+            protocol: protocol::room::PROTOCOL_VERSION,
+            history,
+        };
         self.outputs.push_back(Output::Send(conn, welcome));
     }
 
@@ -82,7 +88,11 @@ impl Room {
             return;
         }
         let Frame::Text(text) = frame else {
-            self.refuse(conn, ErrorCode::Malformed, "binary frames are not part of the protocol");
+            self.refuse(
+                conn,
+                ErrorCode::Malformed,
+                "binary frames are not part of the protocol",
+            );
             return;
         };
         match ClientMessage::decode(text) {
@@ -104,14 +114,22 @@ impl Room {
             let why = format!("message is longer than {MAX_TEXT_CHARS} characters");
             return self.refuse(conn, ErrorCode::TooLong, &why);
         }
-        let said = Said { seq: self.next_seq, text, at_ms: now_ms };
+        let said = Said {
+            seq: self.next_seq,
+            text,
+            at_ms: now_ms,
+        };
         self.next_seq += 1;
         self.outputs.push_back(Output::Store(said.clone()));
-        self.outputs.push_back(Output::Broadcast(ServerMessage::Said(said)));
+        self.outputs
+            .push_back(Output::Broadcast(ServerMessage::Said(said)));
     }
 
     fn refuse(&mut self, conn: ConnId, code: ErrorCode, message: &str) {
-        let error = ServerMessage::Error { code, message: message.to_owned() };
+        let error = ServerMessage::Error {
+            code,
+            message: message.to_owned(),
+        };
         self.outputs.push_back(Output::Send(conn, error));
     }
 }
@@ -133,12 +151,22 @@ mod tests {
     #[test]
     fn join_is_welcomed_with_history() {
         let mut room = Room::new(1);
-        let old = Said { seq: 1, text: "earlier".into(), at_ms: 5 };
+        let old = Said {
+            seq: 1,
+            text: "earlier".into(),
+            at_ms: 5,
+        };
         room.handle_join(A, vec![old.clone()]);
         let out = drain(&mut room);
         assert_eq!(
             out,
-            vec![Output::Send(A, ServerMessage::Welcome { protocol: 1, history: vec![old] })]
+            vec![Output::Send(
+                A,
+                ServerMessage::Welcome {
+                    protocol: 1,
+                    history: vec![old]
+                }
+            )]
         );
     }
 
@@ -147,8 +175,16 @@ mod tests {
         let mut room = Room::new(41);
         room.handle_frame(A, Frame::Text(&say("hello")), 1000);
         room.handle_frame(A, Frame::Text(&say("<b>again</b>")), 1001);
-        let first = Said { seq: 42, text: "hello".into(), at_ms: 1000 };
-        let second = Said { seq: 43, text: "<b>again</b>".into(), at_ms: 1001 };
+        let first = Said {
+            seq: 42,
+            text: "hello".into(),
+            at_ms: 1000,
+        };
+        let second = Said {
+            seq: 43,
+            text: "<b>again</b>".into(),
+            at_ms: 1001,
+        };
         assert_eq!(
             drain(&mut room),
             vec![
@@ -172,10 +208,16 @@ mod tests {
     #[test]
     fn bad_input_is_refused_and_nothing_is_stored() {
         assert_eq!(refused(Frame::Text("{not json")), ErrorCode::Malformed);
-        assert_eq!(refused(Frame::Text(r#"{"type":"nope"}"#)), ErrorCode::Malformed);
+        assert_eq!(
+            refused(Frame::Text(r#"{"type":"nope"}"#)),
+            ErrorCode::Malformed
+        );
         assert_eq!(refused(Frame::Binary(3)), ErrorCode::Malformed);
         assert_eq!(refused(Frame::Text(&say("   \n"))), ErrorCode::Empty);
-        assert_eq!(refused(Frame::Text(&say(&"é".repeat(MAX_TEXT_CHARS + 1)))), ErrorCode::TooLong);
+        assert_eq!(
+            refused(Frame::Text(&say(&"é".repeat(MAX_TEXT_CHARS + 1)))),
+            ErrorCode::TooLong
+        );
     }
 
     #[test]
@@ -200,8 +242,21 @@ mod tests {
         room.handle_frame(A, Frame::Text(&big), 0);
         room.handle_frame(ConnId(2), Frame::Binary(MAX_FRAME_BYTES + 1), 0);
         let out = drain(&mut room);
-        assert!(matches!(out[0], Output::Close { conn: A, code: close_code::MESSAGE_TOO_BIG, .. }));
-        assert!(matches!(out[1], Output::Close { conn: ConnId(2), .. }));
+        assert!(matches!(
+            out[0],
+            Output::Close {
+                conn: A,
+                code: close_code::MESSAGE_TOO_BIG,
+                ..
+            }
+        ));
+        assert!(matches!(
+            out[1],
+            Output::Close {
+                conn: ConnId(2),
+                ..
+            }
+        ));
         assert_eq!(out.len(), 2);
     }
 }

@@ -47,7 +47,10 @@ fn conn_tag(conn: ConnId) -> String {
 }
 
 fn conn_of(ws: &WebSocket) -> Option<ConnId> {
-    ws.deserialize_attachment::<Attachment>().ok().flatten().map(|a| ConnId(a.conn))
+    ws.deserialize_attachment::<Attachment>()
+        .ok()
+        .flatten()
+        .map(|a| ConnId(a.conn))
 }
 
 impl Room {
@@ -65,7 +68,11 @@ impl Room {
             .to_array()?;
         Ok(rows
             .into_iter()
-            .map(|r| Said { seq: r.seq as u64, text: r.text, at_ms: r.at_ms })
+            .map(|r| Said {
+                seq: r.seq as u64,
+                text: r.text,
+                at_ms: r.at_ms,
+            })
             .collect())
     }
 
@@ -78,7 +85,11 @@ impl Room {
                 Output::Store(said) => {
                     self.sql().exec(
                         "INSERT INTO messages (seq, text, at_ms) VALUES (?, ?, ?)",
-                        vec![(said.seq as i64).into(), said.text.into(), said.at_ms.into()],
+                        vec![
+                            (said.seq as i64).into(),
+                            said.text.into(),
+                            said.at_ms.into(),
+                        ],
                     )?;
                 }
                 Output::Send(conn, msg) => {
@@ -128,7 +139,12 @@ impl DurableObject for Room {
                 u64::MAX - 1
             }
         };
-        let next_conn = state.get_websockets().iter().filter_map(conn_of).map(|c| c.0 + 1).max();
+        let next_conn = state
+            .get_websockets()
+            .iter()
+            .filter_map(conn_of)
+            .map(|c| c.0 + 1)
+            .max();
         Self {
             state,
             core: RefCell::new(room::Room::new(last_seq)),
@@ -151,13 +167,18 @@ impl DurableObject for Room {
         };
         let tag = conn_tag(conn);
         self.state.accept_websocket_with_tags(&pair.server, &[&tag]);
-        pair.server.serialize_attachment(Attachment { conn: conn.0 })?;
+        pair.server
+            .serialize_attachment(Attachment { conn: conn.0 })?;
         self.core.borrow_mut().handle_join(conn, history);
         self.drain()?;
         Response::from_websocket(pair.client)
     }
 
-    async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
+    async fn websocket_message(
+        &self,
+        ws: WebSocket,
+        message: WebSocketIncomingMessage,
+    ) -> Result<()> {
         let Some(conn) = conn_of(&ws) else {
             let _ = ws.close(Some(close_code::INTERNAL_ERROR), Some("unknown connection"));
             return Ok(());
@@ -177,7 +198,13 @@ impl DurableObject for Room {
         self.drain()
     }
 
-    async fn websocket_close(&self, ws: WebSocket, _code: usize, _reason: String, _clean: bool) -> Result<()> {
+    async fn websocket_close(
+        &self,
+        ws: WebSocket,
+        _code: usize,
+        _reason: String,
+        _clean: bool,
+    ) -> Result<()> {
         // Complete the closing handshake; the runtime forgets the socket.
         let _ = ws.close(Some(close_code::NORMAL), Some("closed"));
         Ok(())

@@ -105,23 +105,36 @@ impl Config {
             }
         }
         let required = |name: &'static str, v: Option<String>| {
-            v.filter(|s| !s.is_empty()).ok_or_else(|| ConfigError::Missing(name, name.to_uppercase()))
+            v.filter(|s| !s.is_empty())
+                .ok_or_else(|| ConfigError::Missing(name, name.to_uppercase()))
         };
         let addr = |name: &'static str, v: String| {
-            v.parse::<SocketAddr>().map_err(|e| ConfigError::Invalid(name, format!("{v:?}: {e}")))
+            v.parse::<SocketAddr>()
+                .map_err(|e| ConfigError::Invalid(name, format!("{v:?}: {e}")))
         };
         let node_id = required("node_id", p.node_id)?;
         let region = required("region", p.region)?;
         let worker_url = required("worker_url", p.worker_url)?;
         if !(worker_url.starts_with("http://") || worker_url.starts_with("https://")) {
-            return Err(ConfigError::Invalid("worker_url", "must be an http(s) URL".into()));
+            return Err(ConfigError::Invalid(
+                "worker_url",
+                "must be an http(s) URL".into(),
+            ));
         }
         Ok(Config {
-            node_id: NodeId::parse(&node_id).map_err(|e| ConfigError::Invalid("node_id", e.to_string()))?,
-            region: Region::parse(&region).map_err(|e| ConfigError::Invalid("region", e.to_string()))?,
-            udp_bind: addr("udp_bind", p.udp_bind.unwrap_or_else(|| "0.0.0.0:3478".into()))?,
+            node_id: NodeId::parse(&node_id)
+                .map_err(|e| ConfigError::Invalid("node_id", e.to_string()))?,
+            region: Region::parse(&region)
+                .map_err(|e| ConfigError::Invalid("region", e.to_string()))?,
+            udp_bind: addr(
+                "udp_bind",
+                p.udp_bind.unwrap_or_else(|| "0.0.0.0:3478".into()),
+            )?,
             public_addr: p.public_addr.map(|v| addr("public_addr", v)).transpose()?,
-            http_bind: addr("http_bind", p.http_bind.unwrap_or_else(|| "127.0.0.1:7000".into()))?,
+            http_bind: addr(
+                "http_bind",
+                p.http_bind.unwrap_or_else(|| "127.0.0.1:7000".into()),
+            )?,
             control_url: p.control_url,
             node_secret: required("node_secret", p.node_secret)?,
             worker_url: worker_url.trim_end_matches('/').to_owned(),
@@ -136,8 +149,10 @@ mod tests {
     use super::*;
 
     fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k| map.get(k).cloned()
     }
 
@@ -180,9 +195,15 @@ mod tests {
         assert!(err.to_string().contains("MEDIA_NODE_WORKER_URL"), "{err}");
         let mut bad = MINIMAL.to_vec();
         bad.push(("MEDIA_NODE_UDP_BIND", "nowhere"));
-        assert!(matches!(Config::load(None, env_of(&bad)), Err(ConfigError::Invalid("udp_bind", _))));
+        assert!(matches!(
+            Config::load(None, env_of(&bad)),
+            Err(ConfigError::Invalid("udp_bind", _))
+        ));
         let mut bad = MINIMAL.to_vec();
         bad.push(("MEDIA_NODE_NODE_ID", "Bad Id"));
-        assert!(matches!(Config::load(None, env_of(&bad)), Err(ConfigError::Invalid("node_id", _))));
+        assert!(matches!(
+            Config::load(None, env_of(&bad)),
+            Err(ConfigError::Invalid("node_id", _))
+        ));
     }
 }

@@ -10,5 +10,8 @@ pub fn router() -> Router {
 }
 
 async fn healthz() -> Json<Health> {
-    Json(Health { service: "media-node".into(), version: crate::version() })
+    Json(Health {
+        service: "media-node".into(),
+        version: crate::version(),
+    })
 }

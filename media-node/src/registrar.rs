@@ -74,7 +74,11 @@ impl Registrar {
             return None;
         }
         self.in_flight = true;
-        Some(if self.registered { Action::Heartbeat } else { Action::Register })
+        Some(if self.registered {
+            Action::Heartbeat
+        } else {
+            Action::Register
+        })
     }
 
     /// When to call [`Registrar::poll_action`] next; `None` while a call is in flight.
@@ -123,7 +127,12 @@ mod tests {
         assert_eq!(r.poll_action(t0), Some(Action::Register));
         assert_eq!(r.poll_action(t0), None, "one call at a time");
         assert_eq!(r.poll_timeout(), None);
-        r.handle_outcome(t0, Outcome::Registered { heartbeat_interval: 2 * SEC });
+        r.handle_outcome(
+            t0,
+            Outcome::Registered {
+                heartbeat_interval: 2 * SEC,
+            },
+        );
         assert!(r.is_registered());
         assert_eq!(r.poll_timeout(), Some(t0 + 2 * SEC));
         assert_eq!(r.poll_action(t0 + SEC), None);
@@ -150,7 +159,12 @@ mod tests {
         assert!(delays.windows(2).all(|w| w[1] >= w[0]));
         assert!(delays.iter().all(|d| *d <= MAX_BACKOFF));
         assert_eq!(r.poll_action(now), Some(Action::Register));
-        r.handle_outcome(now, Outcome::Registered { heartbeat_interval: 5 * SEC });
+        r.handle_outcome(
+            now,
+            Outcome::Registered {
+                heartbeat_interval: 5 * SEC,
+            },
+        );
         assert_eq!(r.poll_timeout(), Some(now + 5 * SEC));
     }
 
@@ -159,7 +173,12 @@ mod tests {
         let t0 = Instant::now();
         let mut r = Registrar::new(t0);
         r.poll_action(t0);
-        r.handle_outcome(t0, Outcome::Registered { heartbeat_interval: SEC });
+        r.handle_outcome(
+            t0,
+            Outcome::Registered {
+                heartbeat_interval: SEC,
+            },
+        );
         assert_eq!(r.poll_action(t0 + SEC), Some(Action::Heartbeat));
         r.handle_outcome(t0 + SEC, Outcome::Unknown);
         assert!(!r.is_registered());
@@ -171,7 +190,12 @@ mod tests {
         let t0 = Instant::now();
         let mut r = Registrar::new(t0);
         r.poll_action(t0);
-        r.handle_outcome(t0, Outcome::Registered { heartbeat_interval: 5 * SEC });
+        r.handle_outcome(
+            t0,
+            Outcome::Registered {
+                heartbeat_interval: 5 * SEC,
+            },
+        );
         let t1 = t0 + 5 * SEC;
         assert_eq!(r.poll_action(t1), Some(Action::Heartbeat));
         r.handle_outcome(t1, Outcome::Failed);

@@ -40,7 +40,11 @@ pub enum NodeError {
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
     let udp = UdpSocket::bind(config.udp_bind)
         .await
-        .map_err(|source| NodeError::Bind { what: "media UDP", addr: config.udp_bind, source })?;
+        .map_err(|source| NodeError::Bind {
+            what: "media UDP",
+            addr: config.udp_bind,
+            source,
+        })?;
     let udp_addr = udp.local_addr().map_err(|source| NodeError::Bind {
         what: "media UDP",
         addr: config.udp_bind,
@@ -48,14 +52,21 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     })?;
     let listener = TcpListener::bind(config.http_bind)
         .await
-        .map_err(|source| NodeError::Bind { what: "control HTTP", addr: config.http_bind, source })?;
+        .map_err(|source| NodeError::Bind {
+            what: "control HTTP",
+            addr: config.http_bind,
+            source,
+        })?;
     let http_addr = listener.local_addr().map_err(|source| NodeError::Bind {
         what: "control HTTP",
         addr: config.http_bind,
         source,
     })?;
     let media_addr = config.public_addr.unwrap_or(udp_addr);
-    let control_url = config.control_url.clone().unwrap_or_else(|| format!("http://{http_addr}"));
+    let control_url = config
+        .control_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{http_addr}"));
     tracing::info!(%udp_addr, %media_addr, %control_url, node = %config.node_id, "media node up");
 
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -113,7 +124,11 @@ struct WorkerClient {
 }
 
 impl WorkerClient {
-    fn new(config: &Config, media_addr: SocketAddr, control_url: String) -> Result<Self, NodeError> {
+    fn new(
+        config: &Config,
+        media_addr: SocketAddr,
+        control_url: String,
+    ) -> Result<Self, NodeError> {
         Ok(Self {
             http: reqwest::Client::builder().timeout(CALL_TIMEOUT).build()?,
             base: format!("{}/api/media-nodes", config.worker_url),
@@ -132,11 +147,16 @@ impl WorkerClient {
     async fn call(&self, action: Action) -> Outcome {
         let id = &self.registration.id;
         let request = match action {
-            Action::Register => self.http.post(format!("{}/register", self.base)).json(&self.registration),
+            Action::Register => self
+                .http
+                .post(format!("{}/register", self.base))
+                .json(&self.registration),
             Action::Heartbeat => self
                 .http
                 .post(format!("{}/{id}/heartbeat", self.base))
-                .json(&Heartbeat { load: self.registration.load }),
+                .json(&Heartbeat {
+                    load: self.registration.load,
+                }),
         };
         let response = match request.bearer_auth(&self.secret).send().await {
             Ok(r) => r,

@@ -124,8 +124,15 @@ mod tests {
     fn wire_shape_is_a_tagged_union() {
         let m = ClientMessage::Say { text: "hi".into() };
         assert_eq!(m.encode(), r#"{"type":"say","text":"hi"}"#);
-        let s = ServerMessage::Said(Said { seq: 3, text: "x".into(), at_ms: 7 });
-        assert_eq!(s.encode(), r#"{"type":"said","seq":3,"text":"x","at_ms":7}"#);
+        let s = ServerMessage::Said(Said {
+            seq: 3,
+            text: "x".into(),
+            at_ms: 7,
+        });
+        assert_eq!(
+            s.encode(),
+            r#"{"type":"said","seq":3,"text":"x","at_ms":7}"#
+        );
         assert_eq!(ServerMessage::decode(&s.encode()).unwrap(), s);
     }
 

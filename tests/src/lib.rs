@@ -1,1 +1,57 @@
+//! Runs the whole system locally, for the end-to-end tests in `tests/` and for
+//! `cargo xtask dev`.
+//!
+//! Layout:
+//! - [`process`]: a child in its own process group, stopped on drop.
+//! - [`paths`]: where the built artefacts and tools are.
+//! - [`worker`]: `wrangler dev` (workerd with local D1 and Durable Objects) on
+//!   the prebuilt bundle, and D1 migrations.
+//! - [`media_node`]: the media-node binary.
+//! - [`browser`]: Debian's Chromium under chromedriver, driven by fantoccini.
+//!
+//! Everything listens on 127.0.0.1 only. Every server started here is stopped
+//! when its handle drops, also when a test panics.
 
+pub mod browser;
+pub mod media_node;
+pub mod paths;
+pub mod process;
+pub mod worker;
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+/// A free TCP port on 127.0.0.1 (free when asked; the caller binds it soon).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+/// A random hex secret of 32 bytes, from the kernel.
+pub fn random_secret() -> anyhow::Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Polls `check` until it yields `Some`, failing after `timeout`. For waiting
+/// on an observable state of a real system, never as a fixed sleep.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return Ok(v);
+        }
+        if Instant::now() >= deadline {
+            anyhow::bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

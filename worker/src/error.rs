@@ -59,7 +59,12 @@ impl ApiError {
 
     /// The JSON body sent to the client.
     pub fn body(&self) -> ErrorResponse {
-        ErrorResponse { error: ErrorBody { code: self.code().to_owned(), message: self.to_string() } }
+        ErrorResponse {
+            error: ErrorBody {
+                code: self.code().to_owned(),
+                message: self.to_string(),
+            },
+        }
     }
 }
 
@@ -85,7 +90,10 @@ mod tests {
     fn each_error_has_its_status() {
         assert_eq!(ApiError::BadRequest("x".into()).status(), 400);
         assert_eq!(ApiError::Unauthorized.status(), 401);
-        assert_eq!(ApiError::NotFound("room").body().error.message, "room not found");
+        assert_eq!(
+            ApiError::NotFound("room").body().error.message,
+            "room not found"
+        );
         assert_eq!(ApiError::PayloadTooLarge(10).status(), 413);
     }
 }

@@ -32,14 +32,18 @@ pub fn validate(reg: &Registration) -> Result<(), ApiError> {
     ];
     for (name, value) in fields {
         if value.is_empty() || value.chars().count() > MAX_FIELD_CHARS {
-            return Err(ApiError::BadRequest(format!("{name} must be 1 to {MAX_FIELD_CHARS} characters")));
+            return Err(ApiError::BadRequest(format!(
+                "{name} must be 1 to {MAX_FIELD_CHARS} characters"
+            )));
         }
     }
     if reg.media_addr.parse::<std::net::SocketAddr>().is_err() {
         return Err(ApiError::BadRequest("media_addr must be ip:port".into()));
     }
     if !(reg.control_url.starts_with("http://") || reg.control_url.starts_with("https://")) {
-        return Err(ApiError::BadRequest("control_url must be an http(s) URL".into()));
+        return Err(ApiError::BadRequest(
+            "control_url must be an http(s) URL".into(),
+        ));
     }
     Ok(())
 }

@@ -40,9 +40,10 @@ async fn route(req: Request, env: &Env) -> Result<Response> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let method = req.method();
     match (segments.as_slice(), method) {
-        (["healthz"], Method::Get) => {
-            json(&Health { service: "worker".into(), version: crate::version() })
-        }
+        (["healthz"], Method::Get) => json(&Health {
+            service: "worker".into(),
+            version: crate::version(),
+        }),
         (["rooms", id, "ws"], Method::Get) => room_socket(req, env, id).await,
         (["api", "media-nodes"], Method::Get) => list_nodes(&req, env).await,
         (["api", "media-nodes", "register"], Method::Post) => register_node(req, env).await,
@@ -62,15 +63,18 @@ async fn room_socket(req: Request, env: &Env, id: &str) -> Result<Response> {
     if !upgrade.eq_ignore_ascii_case("websocket") {
         return Err(ApiError::UpgradeRequired);
     }
-    let stub = env.durable_object("ROOM")?.id_from_name(room.as_str())?.get_stub()?;
+    let stub = env
+        .durable_object("ROOM")?
+        .id_from_name(room.as_str())?
+        .get_stub()?;
     Ok(stub.fetch_with_request(req).await?)
 }
 
 /// Media nodes and operators prove themselves with the node secret.
 fn require_node_secret(req: &Request, env: &Env) -> Result<()> {
-    let expected = env.secret("MEDIA_NODE_SECRET").map_err(|_| {
-        ApiError::Internal("MEDIA_NODE_SECRET is not configured".into())
-    })?;
+    let expected = env
+        .secret("MEDIA_NODE_SECRET")
+        .map_err(|_| ApiError::Internal("MEDIA_NODE_SECRET is not configured".into()))?;
     let expected = expected.to_string();
     let given = req.headers().get("Authorization")?.unwrap_or_default();
     let token = given.strip_prefix("Bearer ").unwrap_or_default();
@@ -81,8 +85,10 @@ fn require_node_secret(req: &Request, env: &Env) -> Result<()> {
 }
 
 async fn read_json<T: DeserializeOwned>(mut req: Request, limit: usize) -> Result<T> {
-    let declared: Option<usize> =
-        req.headers().get("Content-Length")?.and_then(|v| v.parse().ok());
+    let declared: Option<usize> = req
+        .headers()
+        .get("Content-Length")?
+        .and_then(|v| v.parse().ok());
     if declared.is_some_and(|n| n > limit) {
         return Err(ApiError::PayloadTooLarge(limit));
     }
@@ -90,7 +96,8 @@ async fn read_json<T: DeserializeOwned>(mut req: Request, limit: usize) -> Resul
     if body.len() > limit {
         return Err(ApiError::PayloadTooLarge(limit));
     }
-    serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+    serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
 }
 
 fn now_ms() -> i64 {
@@ -137,7 +144,9 @@ async fn register_node(req: Request, env: &Env) -> Result<Response> {
         ])?
         .run()
         .await?;
-    json(&RegistrationAccepted { heartbeat_interval_ms: registry::HEARTBEAT_INTERVAL_MS })
+    json(&RegistrationAccepted {
+        heartbeat_interval_ms: registry::HEARTBEAT_INTERVAL_MS,
+    })
 }
 
 /// `POST /api/media-nodes/{id}/heartbeat`
@@ -219,7 +228,10 @@ async fn list_nodes(req: &Request, env: &Env) -> Result<Response> {
             media_addr: r.media_addr,
             control_url: r.control_url,
             version: r.version,
-            load: NodeLoad { rooms: r.rooms, participants: r.participants },
+            load: NodeLoad {
+                rooms: r.rooms,
+                participants: r.participants,
+            },
             last_seen_ms: r.last_seen_ms as i64,
         });
     }

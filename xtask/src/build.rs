@@ -1,0 +1,78 @@
+//! Builds the three deliverables: the worker bundle (worker-build), the
+//! client (cargo + wasm-bindgen into `dist/`), the media node (release).
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::run;
+use crate::tools::Tools;
+
+/// The wasm target every browser and Workers crate builds for.
+pub const WASM: &str = "wasm32-unknown-unknown";
+
+/// The short git commit, baked into `/healthz` versions.
+pub fn git_sha(root: &Path) -> String {
+    Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(root)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// A cargo command with the environment every build shares.
+pub fn cargo(tools: &Tools) -> Command {
+    let mut cmd = Command::new("cargo");
+    cmd.current_dir(&tools.root)
+        .env("OPENTELECON_GIT_SHA", git_sha(&tools.root))
+        // worker-build sets this for its wasm build; wasm-bindgen's macro
+        // reads it untracked, so every wasm build sets it too and all share
+        // one consistent set of artefacts.
+        .env("WASM_BINDGEN_USE_JS_SYS", "1");
+    cmd
+}
+
+/// `worker/build/`: the Worker bundle wrangler serves and deploys.
+pub fn worker(tools: &Tools) -> anyhow::Result<()> {
+    run(Command::new(&tools.worker_build)
+        .arg("--release")
+        .current_dir(tools.root.join("worker"))
+        .env("OPENTELECON_GIT_SHA", git_sha(&tools.root))
+        .env("WASM_BINDGEN_BIN", &tools.wasm_bindgen)
+        .env("WASM_OPT_BIN", tools.wasm_opt())
+        .env("ESBUILD_BIN", tools.esbuild()))
+}
+
+/// `dist/`: the client's page, styles and WASM, served as static assets.
+pub fn client(tools: &Tools) -> anyhow::Result<()> {
+    run(cargo(tools).args(["build", "--release", "--target", WASM, "-p", "client"]))?;
+    let dist = tools.root.join("dist");
+    let wasm = tools
+        .root
+        .join("target")
+        .join(WASM)
+        .join("release/client.wasm");
+    run(Command::new(&tools.wasm_bindgen)
+        .args(["--target", "web", "--no-typescript", "--out-dir"])
+        .arg(dist.join("pkg"))
+        .arg(wasm))?;
+    for entry in std::fs::read_dir(tools.root.join("client/static"))? {
+        let entry = entry?;
+        std::fs::copy(entry.path(), dist.join(entry.file_name()))?;
+    }
+    Ok(())
+}
+
+/// `target/release/media-node`.
+pub fn media_node(tools: &Tools) -> anyhow::Result<()> {
+    run(cargo(tools).args(["build", "--release", "-p", "media-node"]))
+}
+
+/// Everything `dev` and the end-to-end tests run.
+pub fn all(tools: &Tools) -> anyhow::Result<()> {
+    client(tools)?;
+    worker(tools)?;
+    media_node(tools)
+}
