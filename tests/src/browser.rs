@@ -6,6 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder};
+use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 
 use crate::paths::Paths;
@@ -71,19 +72,14 @@ impl Browser {
             Duration::from_secs(30),
             || {
                 let exited = driver.try_status();
-                let connect = ClientBuilder::rustls().map(|mut b| {
-                    b.capabilities(caps.clone());
-                    b
-                });
+                let mut builder = ClientBuilder::new(HttpConnector::new());
+                builder.capabilities(caps.clone());
                 let url = url.clone();
                 async move {
                     if let Some(status) = exited {
                         return Some(Err(anyhow::anyhow!("chromedriver exited: {status}")));
                     }
-                    match connect {
-                        Ok(b) => b.connect(&url).await.ok().map(Ok),
-                        Err(e) => Some(Err(anyhow::anyhow!("WebDriver client: {e}"))),
-                    }
+                    builder.connect(&url).await.ok().map(Ok)
                 }
             },
         )

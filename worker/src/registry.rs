@@ -5,12 +5,28 @@ use protocol::node::Registration;
 
 use crate::error::ApiError;
 
-/// How often a node must heartbeat; told to it when it registers.
-pub const HEARTBEAT_INTERVAL_MS: u64 = 5_000;
+/// How often a node must heartbeat, told to it when it registers, unless the
+/// deployment sets `MEDIA_NODE_HEARTBEAT_MS`.
+pub const DEFAULT_HEARTBEAT_MS: u64 = 5_000;
 
-/// A node unheard of for this long is not healthy (three missed heartbeats),
-/// unless the deployment sets `MEDIA_NODE_STALE_AFTER_MS`.
-pub const DEFAULT_STALE_AFTER_MS: u64 = 3 * HEARTBEAT_INTERVAL_MS;
+/// Bounds on a configured heartbeat interval.
+const HEARTBEAT_RANGE_MS: std::ops::RangeInclusive<u64> = 100..=60_000;
+
+/// Heartbeats a node may miss before it stops counting as healthy.
+pub const MISSED_HEARTBEATS: u64 = 3;
+
+/// The heartbeat interval from the deployment's setting, if it is sane.
+pub fn heartbeat_ms(setting: Option<&str>) -> u64 {
+    setting
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|ms| HEARTBEAT_RANGE_MS.contains(ms))
+        .unwrap_or(DEFAULT_HEARTBEAT_MS)
+}
+
+/// A node unheard of for this long is not healthy.
+pub fn stale_after_ms(heartbeat_ms: u64) -> u64 {
+    MISSED_HEARTBEATS * heartbeat_ms
+}
 
 /// Largest registry request body.
 pub const MAX_BODY_BYTES: usize = 4 * 1024;
@@ -81,6 +97,15 @@ mod tests {
         assert!(validate(&reg("not-an-addr", "http://x")).is_err());
         assert!(validate(&reg("127.0.0.1:1", "javascript:alert(1)")).is_err());
         assert!(validate(&reg("127.0.0.1:1", &"h".repeat(300))).is_err());
+    }
+
+    #[test]
+    fn heartbeat_setting() {
+        assert_eq!(heartbeat_ms(None), DEFAULT_HEARTBEAT_MS);
+        assert_eq!(heartbeat_ms(Some("500")), 500);
+        assert_eq!(heartbeat_ms(Some("5")), DEFAULT_HEARTBEAT_MS);
+        assert_eq!(heartbeat_ms(Some("soon")), DEFAULT_HEARTBEAT_MS);
+        assert_eq!(stale_after_ms(500), 1500);
     }
 
     #[test]

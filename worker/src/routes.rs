@@ -104,11 +104,13 @@ fn now_ms() -> i64 {
     worker::Date::now().as_millis() as i64
 }
 
-fn stale_after_ms(env: &Env) -> u64 {
-    env.var("MEDIA_NODE_STALE_AFTER_MS")
-        .ok()
-        .and_then(|v| v.to_string().parse().ok())
-        .unwrap_or(registry::DEFAULT_STALE_AFTER_MS)
+fn heartbeat_ms(env: &Env) -> u64 {
+    registry::heartbeat_ms(
+        env.var("MEDIA_NODE_HEARTBEAT_MS")
+            .ok()
+            .map(|v| v.to_string())
+            .as_deref(),
+    )
 }
 
 fn parse_node_id(id: &str) -> Result<NodeId> {
@@ -145,7 +147,7 @@ async fn register_node(req: Request, env: &Env) -> Result<Response> {
         .run()
         .await?;
     json(&RegistrationAccepted {
-        heartbeat_interval_ms: registry::HEARTBEAT_INTERVAL_MS,
+        heartbeat_interval_ms: heartbeat_ms(env),
     })
 }
 
@@ -203,7 +205,7 @@ struct NodeRow {
 /// `GET /api/media-nodes`: healthy nodes, least loaded first.
 async fn list_nodes(req: &Request, env: &Env) -> Result<Response> {
     require_node_secret(req, env)?;
-    let since = registry::healthy_since(now_ms(), stale_after_ms(env));
+    let since = registry::healthy_since(now_ms(), registry::stale_after_ms(heartbeat_ms(env)));
     let rows: Vec<NodeRow> = env
         .d1("DB")?
         .prepare(

@@ -39,10 +39,10 @@ pub fn locked_version(root: &Path, name: &str) -> anyhow::Result<String> {
     let mut lines = lock.lines();
     let wanted = format!("name = \"{name}\"");
     while let Some(line) = lines.next() {
-        if line == wanted {
-            if let Some(v) = lines.next().and_then(|l| l.strip_prefix("version = \"")) {
-                return Ok(v.trim_end_matches('"').to_owned());
-            }
+        if line == wanted
+            && let Some(v) = lines.next().and_then(|l| l.strip_prefix("version = \""))
+        {
+            return Ok(v.trim_end_matches('"').to_owned());
         }
     }
     anyhow::bail!("{name} is not in Cargo.lock")

@@ -1,4 +1,5 @@
 //! Shared setup of the end-to-end tests: a fresh worker (and state) per test.
+#![allow(dead_code)] // each test binary uses a subset of these helpers
 
 use std::path::PathBuf;
 
@@ -43,7 +44,7 @@ impl Setup {
             port: e2e::free_port(),
             state_dir: self.state_dir(),
             node_secret: self.secret.clone(),
-            stale_after_ms: None,
+            heartbeat_ms: None,
             log: Some(self.log(log_name)),
         }
     }
