@@ -35,8 +35,10 @@ struct LastSeq {
 #[durable_object]
 pub struct Room {
     state: State,
-    /// The room's logic; rebuilt from storage whenever the object wakes.
-    core: RefCell<room::Room>,
+    /// The room's logic, rebuilt from storage whenever the object wakes;
+    /// `None` if storage failed then, so the room refuses work rather than
+    /// numbering messages wrongly.
+    core: Option<RefCell<room::Room>>,
     /// Next connection id; starts above every id still attached to a live
     /// socket, so ids stay unique across hibernation.
     next_conn: RefCell<u64>,
@@ -54,6 +56,12 @@ fn conn_of(ws: &WebSocket) -> Option<ConnId> {
 }
 
 impl Room {
+    fn core(&self) -> Result<&RefCell<room::Room>> {
+        self.core
+            .as_ref()
+            .ok_or_else(|| worker::Error::RustError("room storage is unavailable".into()))
+    }
+
     fn sql(&self) -> SqlStorage {
         self.state.storage().sql()
     }
@@ -79,7 +87,7 @@ impl Room {
     /// Carries out every pending output of the core, in order.
     fn drain(&self) -> Result<()> {
         loop {
-            let next = self.core.borrow_mut().poll_output();
+            let next = self.core()?.borrow_mut().poll_output();
             let Some(output) = next else { return Ok(()) };
             match output {
                 Output::Store(said) => {
@@ -130,13 +138,11 @@ impl DurableObject for Room {
             .and_then(|_| sql.exec("SELECT COALESCE(MAX(seq), 0) AS last FROM messages", None))
             .and_then(|c| c.one::<LastSeq>())
             .map(|r| r.last as u64);
-        let last_seq = match last_seq {
-            Ok(n) => n,
+        let core = match last_seq {
+            Ok(n) => Some(RefCell::new(room::Room::new(n))),
             Err(e) => {
-                // Storage is unusable: the object must not accept messages
-                // that it would number wrongly. `fetch` reports it.
                 worker::console_error!("room storage failed: {e}");
-                u64::MAX - 1
+                None
             }
         };
         let next_conn = state
@@ -147,7 +153,7 @@ impl DurableObject for Room {
             .max();
         Self {
             state,
-            core: RefCell::new(room::Room::new(last_seq)),
+            core,
             next_conn: RefCell::new(next_conn.unwrap_or(1)),
         }
     }
@@ -157,6 +163,7 @@ impl DurableObject for Room {
         if !upgrade.eq_ignore_ascii_case("websocket") {
             return Response::error("expected a WebSocket upgrade", 426);
         }
+        let core = self.core()?;
         let history = self.history()?;
         let pair = WebSocketPair::new()?;
         let conn = {
@@ -169,7 +176,7 @@ impl DurableObject for Room {
         self.state.accept_websocket_with_tags(&pair.server, &[&tag]);
         pair.server
             .serialize_attachment(Attachment { conn: conn.0 })?;
-        self.core.borrow_mut().handle_join(conn, history);
+        core.borrow_mut().handle_join(conn, history);
         self.drain()?;
         Response::from_websocket(pair.client)
     }
@@ -185,7 +192,13 @@ impl DurableObject for Room {
         };
         let now_ms = worker::Date::now().as_millis() as i64;
         {
-            let mut core = self.core.borrow_mut();
+            let mut core = match self.core() {
+                Ok(core) => core.borrow_mut(),
+                Err(e) => {
+                    let _ = ws.close(Some(close_code::INTERNAL_ERROR), Some("room unavailable"));
+                    return Err(e);
+                }
+            };
             match &message {
                 WebSocketIncomingMessage::String(text) => {
                     core.handle_frame(conn, Frame::Text(text), now_ms)

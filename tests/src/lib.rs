@@ -29,6 +29,16 @@ pub fn free_port() -> u16 {
         .unwrap_or(0)
 }
 
+/// `GET {base}/healthz` of a worker or media node.
+pub async fn health(http: &reqwest::Client, base: &str) -> anyhow::Result<protocol::api::Health> {
+    let resp = http
+        .get(format!("{base}/healthz"))
+        .send()
+        .await?
+        .error_for_status()?;
+    Ok(resp.json().await?)
+}
+
 /// A random hex secret of 32 bytes, from the kernel.
 pub fn random_secret() -> anyhow::Result<String> {
     use std::io::Read;

@@ -49,6 +49,16 @@ async fn find(http: &reqwest::Client, worker: &Worker, secret: &str, id: &str) -
         .find(|n| n.id.as_str() == id)
 }
 
+async fn registered(http: &reqwest::Client, worker: &Worker, secret: &str, id: &str) -> NodeInfo {
+    e2e::eventually(
+        &format!("{id} to register"),
+        Duration::from_secs(20),
+        || find(http, worker, secret, id),
+    )
+    .await
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_registers_heartbeats_and_leaves_at_once_when_stopped() {
     let setup = common::Setup::new();
@@ -58,12 +68,7 @@ async fn a_node_registers_heartbeats_and_leaves_at_once_when_stopped() {
 
     let mut node =
         media_node::start(&setup.paths, &node_options(&setup, &worker, "node-a")).unwrap();
-    let first = e2e::eventually("node-a to register", Duration::from_secs(20), || {
-        let (http, worker, secret) = (&http, &worker, &setup.secret);
-        async move { find(http, worker, secret, "node-a").await }
-    })
-    .await
-    .unwrap();
+    let first = registered(&http, &worker, &setup.secret, "node-a").await;
     assert_eq!(first.region.as_str(), "local");
     let media_addr: std::net::SocketAddr = first.media_addr.parse().unwrap();
     assert!(
@@ -72,14 +77,7 @@ async fn a_node_registers_heartbeats_and_leaves_at_once_when_stopped() {
     );
 
     // The advertised control API is the node's own, and it answers.
-    let health: protocol::api::Health = http
-        .get(format!("{}/healthz", first.control_url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = e2e::health(&http, &first.control_url).await.unwrap();
     assert_eq!(health.service, "media-node");
     assert_eq!(health.version, first.version);
 
@@ -110,12 +108,7 @@ async fn a_killed_node_drops_out_after_missed_heartbeats() {
     let http = reqwest::Client::new();
     let mut node =
         media_node::start(&setup.paths, &node_options(&setup, &worker, "node-k")).unwrap();
-    e2e::eventually("node-k to register", Duration::from_secs(20), || {
-        let (http, worker, secret) = (&http, &worker, &setup.secret);
-        async move { find(http, worker, secret, "node-k").await }
-    })
-    .await
-    .unwrap();
+    registered(&http, &worker, &setup.secret, "node-k").await;
 
     node.kill(); // no goodbye
     e2e::eventually("node-k to drop out", Duration::from_secs(20), || {

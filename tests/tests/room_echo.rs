@@ -205,14 +205,7 @@ async fn bad_room_ids_and_plain_requests_get_json_errors() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 404);
-    let health: protocol::api::Health = http
-        .get(format!("{}/healthz", worker.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = e2e::health(&http, worker.url()).await.unwrap();
     assert_eq!(health.service, "worker");
     assert!(
         health.version.starts_with(env!("CARGO_PKG_VERSION")),

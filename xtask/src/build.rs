@@ -36,13 +36,44 @@ pub fn cargo(tools: &Tools) -> Command {
 
 /// `worker/build/`: the Worker bundle wrangler serves and deploys.
 pub fn worker(tools: &Tools) -> anyhow::Result<()> {
+    // Compile first, exactly as worker-build would: a no-op when nothing
+    // changed, and then the slow rest of worker-build (wasm-bindgen, the
+    // JavaScript wasm-opt, esbuild) can be skipped too.
+    run(cargo(tools).args([
+        "build",
+        "--lib",
+        "--release",
+        "--target",
+        WASM,
+        "-p",
+        "worker-app",
+    ]))?;
+    let wasm = tools
+        .root
+        .join("target")
+        .join(WASM)
+        .join("release/worker_app.wasm");
+    let stamp_file = tools.root.join("target/xtask/worker-build.stamp");
+    let stamp = format!(
+        "{:?} {:?}",
+        std::fs::metadata(&wasm)?.modified()?,
+        tools.worker_build
+    );
+    let bundle = tools.root.join("worker/build/index.js");
+    if bundle.exists() && std::fs::read_to_string(&stamp_file).is_ok_and(|s| s == stamp) {
+        eprintln!("worker bundle is up to date");
+        return Ok(());
+    }
     run(Command::new(&tools.worker_build)
         .arg("--release")
         .current_dir(tools.root.join("worker"))
         .env("OPENTELECON_GIT_SHA", git_sha(&tools.root))
         .env("WASM_BINDGEN_BIN", &tools.wasm_bindgen)
         .env("WASM_OPT_BIN", tools.wasm_opt())
-        .env("ESBUILD_BIN", tools.esbuild()))
+        .env("ESBUILD_BIN", tools.esbuild()))?;
+    std::fs::create_dir_all(tools.root.join("target/xtask"))?;
+    std::fs::write(stamp_file, stamp)?;
+    Ok(())
 }
 
 /// `dist/`: the client's page, styles and WASM, served as static assets.
