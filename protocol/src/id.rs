@@ -90,6 +90,14 @@ slug_id!(
     NodeId
 );
 slug_id!(
+    /// An account, generated at sign-up; never the email, which can change.
+    UserId
+);
+slug_id!(
+    /// An invite, as listed and revoked by hosts (not its secret token).
+    InviteId
+);
+slug_id!(
     /// A deployment region of media nodes (`eu-west`, `us-east`, `local`).
     Region
 );

@@ -4,6 +4,8 @@
 //! - [`id`]: validated identifiers (`RoomId`, `NodeId`).
 //! - [`room`]: messages between a browser and its Room Durable Object.
 //! - [`node`]: media-node registration and heartbeats to the worker.
+//! - [`access`]: roles and permissions as data, and the one check.
+//! - [`account`]: bodies of the accounts, rooms, invites and admin API.
 //! - [`api`]: JSON bodies of the worker's HTTP API (health, errors).
 //!
 //! Everything here is plain data with serde; it builds for native and wasm32 and
@@ -12,9 +14,11 @@
 //! shape, matched exhaustively on both sides.
 #![deny(missing_docs)]
 
+pub mod access;
+pub mod account;
 pub mod api;
 pub mod id;
 pub mod node;
 pub mod room;
 
-pub use id::{IdError, NodeId, Region, RoomId};
+pub use id::{IdError, InviteId, NodeId, Region, RoomId, UserId};

@@ -12,12 +12,21 @@ pub enum ApiError {
     /// Missing or wrong credentials.
     #[error("missing or invalid credentials")]
     Unauthorized,
+    /// Signed in, but not allowed to do this.
+    #[error("{0}")]
+    Forbidden(String),
     /// No such route or resource.
     #[error("{0} not found")]
     NotFound(&'static str),
     /// The route exists but not with this method.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// The request conflicts with existing state (an email already in use).
+    #[error("{0}")]
+    Conflict(String),
+    /// Too many attempts; try again later.
+    #[error("too many attempts; try again later")]
+    TooManyRequests,
     /// The body was larger than the route accepts.
     #[error("request body larger than {0} bytes")]
     PayloadTooLarge(usize),
@@ -36,8 +45,11 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => 400,
             ApiError::Unauthorized => 401,
+            ApiError::Forbidden(_) => 403,
             ApiError::NotFound(_) => 404,
             ApiError::MethodNotAllowed => 405,
+            ApiError::Conflict(_) => 409,
+            ApiError::TooManyRequests => 429,
             ApiError::PayloadTooLarge(_) => 413,
             ApiError::UpgradeRequired => 426,
             ApiError::Internal(_) => 500,
@@ -49,8 +61,11 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::TooManyRequests => "too_many_requests",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UpgradeRequired => "upgrade_required",
             ApiError::Internal(_) => "internal",
@@ -65,6 +80,12 @@ impl ApiError {
                 message: self.to_string(),
             },
         }
+    }
+}
+
+impl From<protocol::access::Denied> for ApiError {
+    fn from(d: protocol::access::Denied) -> Self {
+        ApiError::Forbidden(d.to_string())
     }
 }
 

@@ -3,6 +3,9 @@
 //! Layout:
 //! - [`error`]: the crate's one error type and its mapping to HTTP status.
 //! - [`registry`]: media-node registry policy (health, limits), pure.
+//! - [`password`]: Argon2id hashing; [`session`]: tokens and the cookie;
+//!   [`guard`]: cross-site check and login rate-limit policy; [`input`]:
+//!   validation of what users type. All pure, tested natively.
 //! - `routes` (wasm32): the router and handlers; thin, they parse, call D1 or
 //!   the Room Durable Object, and answer.
 //! - `version`: the build version reported by `/healthz`.
@@ -16,7 +19,11 @@
 #![deny(missing_docs)]
 
 pub mod error;
+pub mod guard;
+pub mod input;
+pub mod password;
 pub mod registry;
+pub mod session;
 
 /// Build version: crate version plus the git commit, when built by `xtask`.
 pub fn version() -> String {
