@@ -2,6 +2,7 @@
 //! `cargo xtask dev`.
 //!
 //! Layout:
+//! - [`api`]: a JSON client that keeps its session cookie.
 //! - [`process`]: a child in its own process group, stopped on drop.
 //! - [`paths`]: where the built artefacts and tools are.
 //! - [`worker`]: `wrangler dev` (workerd with local D1 and Durable Objects) on
@@ -12,6 +13,7 @@
 //! Everything listens on 127.0.0.1 only. Every server started here is stopped
 //! when its handle drops, also when a test panics.
 
+pub mod api;
 pub mod browser;
 pub mod media_node;
 pub mod paths;

@@ -18,8 +18,8 @@ pub struct WorkerOptions {
     pub state_dir: PathBuf,
     /// The secret media nodes present.
     pub node_secret: String,
-    /// Override of the media-node heartbeat interval, in milliseconds.
-    pub heartbeat_ms: Option<u64>,
+    /// Settings (`[vars]`) to override, as name and value.
+    pub vars: Vec<(String, String)>,
     /// Where wrangler's output goes; `None` for this process's terminal.
     pub log: Option<PathBuf>,
 }
@@ -85,8 +85,8 @@ impl Worker {
                 "warn",
             ])
             .args(["--var", &format!("MEDIA_NODE_SECRET:{}", opts.node_secret)]);
-        if let Some(ms) = opts.heartbeat_ms {
-            cmd.args(["--var", &format!("MEDIA_NODE_HEARTBEAT_MS:{ms}")]);
+        for (name, value) in &opts.vars {
+            cmd.args(["--var", &format!("{name}:{value}")]);
         }
         let mut group = Group::spawn("wrangler dev", &mut cmd, opts.log.as_deref())?;
         let url = format!("http://127.0.0.1:{}", opts.port);

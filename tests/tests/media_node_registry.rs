@@ -14,7 +14,7 @@ const HEARTBEAT_MS: u64 = 400;
 
 async fn worker(setup: &common::Setup) -> Worker {
     let opts = WorkerOptions {
-        heartbeat_ms: Some(HEARTBEAT_MS),
+        vars: vec![("MEDIA_NODE_HEARTBEAT_MS".into(), HEARTBEAT_MS.to_string())],
         ..setup.worker_options("wrangler.log")
     };
     Worker::start(&setup.paths, &opts).await.unwrap()

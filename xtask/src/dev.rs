@@ -37,7 +37,7 @@ pub fn run(port: u16) -> anyhow::Result<()> {
     runtime.block_on(async {
         let worker = Worker::start(
             &paths,
-            &WorkerOptions { port, state_dir, node_secret: node_secret.clone(), heartbeat_ms: None, log: None },
+            &WorkerOptions { port, state_dir, node_secret: node_secret.clone(), vars: vec![], log: None },
         )
         .await?;
         let node = media_node::start(

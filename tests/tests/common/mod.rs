@@ -44,7 +44,7 @@ impl Setup {
             port: e2e::free_port(),
             state_dir: self.state_dir(),
             node_secret: self.secret.clone(),
-            heartbeat_ms: None,
+            vars: vec![],
             log: Some(self.log(log_name)),
         }
     }
