@@ -3,13 +3,16 @@
 //! Layout:
 //! - [`chat`]: the room's message log as the client sees it; pure, tested
 //!   natively.
-//! - `ui` (wasm32): Leptos components and the room WebSocket.
+//! - `api` (wasm32): the worker's JSON API over `fetch`.
+//! - `ui` (wasm32): Leptos components, routes, and the room WebSocket.
 //!
 //! Everything a user typed is rendered as a text node, never as markup.
 #![deny(missing_docs)]
 
 pub mod chat;
 
+#[cfg(target_arch = "wasm32")]
+mod api;
 #[cfg(target_arch = "wasm32")]
 mod ui;
 

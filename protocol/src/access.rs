@@ -246,8 +246,18 @@ impl Grants {
 
 /// A refused permission.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("not allowed to {0:?}")]
+#[error("not allowed: {} is required", .0.name())]
 pub struct Denied(pub Permission);
+
+impl Permission {
+    /// The wire name (`edit_room`).
+    pub fn name(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+}
 
 /// The one permission check.
 pub fn check(grants: Grants, perm: Permission) -> Result<(), Denied> {
@@ -341,6 +351,14 @@ mod tests {
         for (i, p) in ALL_PERMISSIONS.iter().enumerate() {
             assert_eq!(*p as usize, i, "ALL_PERMISSIONS is in declaration order");
         }
+    }
+
+    #[test]
+    fn refusals_name_the_permission_as_on_the_wire() {
+        assert_eq!(
+            Denied(EditRoom).to_string(),
+            "not allowed: edit_room is required"
+        );
     }
 
     #[test]

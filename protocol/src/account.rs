@@ -115,19 +115,41 @@ impl Default for RoomOptions {
     }
 }
 
-/// `POST /api/rooms`.
+/// `POST /api/rooms`: a name and any options (defaults for the rest).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRoom {
     /// Room name, 1 to 100 characters.
     pub name: String,
-    /// Options; defaults when absent.
-    #[serde(flatten)]
-    pub options: RoomOptionsPatch,
+    /// See [`RoomOptions::allow_guests`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_guests: Option<bool>,
+    /// See [`RoomOptions::lobby`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lobby: Option<bool>,
+    /// See [`RoomOptions::locked`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked: Option<bool>,
+    /// See [`RoomOptions::max_participants`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_participants: Option<u32>,
 }
 
-/// Room options where each may be left out (creation and `PATCH /api/rooms/{id}`).
+impl CreateRoom {
+    /// The options given, as a patch over the defaults.
+    pub fn options(&self) -> RoomOptionsPatch {
+        RoomOptionsPatch {
+            allow_guests: self.allow_guests,
+            lobby: self.lobby,
+            locked: self.locked,
+            max_participants: self.max_participants,
+        }
+    }
+}
+
+/// `PATCH /api/rooms/{id}`: room options, each optional.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RoomOptionsPatch {
     /// See [`RoomOptions::allow_guests`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -181,14 +203,38 @@ pub struct RoomList {
     pub rooms: Vec<Room>,
 }
 
-/// `POST /api/rooms/{id}/members`: give an account a role in the room.
+/// `POST /api/rooms/{id}/members`: give an account a role in the room, or
+/// take it away.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SetRoomRole {
     /// The account.
     pub user_id: UserId,
-    /// Its new role, or `null` to remove it from the room.
-    pub role: Option<RoomRole>,
+    /// What it becomes in the room.
+    pub role: Membership,
+}
+
+/// A role in a room, or none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Membership {
+    /// See [`RoomRole::Host`].
+    Host,
+    /// See [`RoomRole::Participant`].
+    Participant,
+    /// No longer a member.
+    Removed,
+}
+
+impl Membership {
+    /// The role, unless removed.
+    pub fn role(self) -> Option<RoomRole> {
+        match self {
+            Membership::Host => Some(RoomRole::Host),
+            Membership::Participant => Some(RoomRole::Participant),
+            Membership::Removed => None,
+        }
+    }
 }
 
 /// A member of a room, as listed by `GET /api/rooms/{id}/members`.
@@ -310,10 +356,20 @@ mod tests {
     #[test]
     fn create_room_takes_flat_options_with_defaults() {
         let c: CreateRoom = serde_json::from_str(r#"{"name":"Standup","lobby":true}"#).unwrap();
-        let o = c.options.apply(RoomOptions::default());
+        let o = c.options().apply(RoomOptions::default());
         assert!(o.lobby && !o.allow_guests && !o.locked);
         assert_eq!(o.max_participants, 100);
         assert!(serde_json::from_str::<CreateRoom>(r#"{"name":"x","owner_id":"me"}"#).is_err());
+    }
+
+    #[test]
+    fn a_membership_change_must_say_what_it_is() {
+        let missing = serde_json::from_str::<SetRoomRole>(r#"{"user_id":"u1"}"#);
+        assert!(missing.is_err(), "a missing role is not a removal");
+        let removed: SetRoomRole =
+            serde_json::from_str(r#"{"user_id":"u1","role":"removed"}"#).unwrap();
+        assert_eq!(removed.role.role(), None);
+        assert!(serde_json::from_str::<RoomOptionsPatch>(r#"{"name":"x"}"#).is_err());
     }
 
     #[test]

@@ -407,7 +407,7 @@ async fn participants_cannot_use_host_controls_and_rooms_are_private() {
         (
             Method::POST,
             format!("/api/rooms/{a}/members"),
-            Some(json!({ "user_id": ada_id, "role": null })),
+            Some(json!({ "user_id": ada_id, "role": "removed" })),
         ),
     ];
     for (method, path, body) in &host_actions {
@@ -420,6 +420,20 @@ async fn participants_cannot_use_host_controls_and_rooms_are_private() {
             "participant: {method} {path}"
         );
     }
+    // Requests that do not say exactly what they mean change nothing.
+    let vague = ada
+        .post(
+            &format!("/api/rooms/{a}/members"),
+            json!({ "user_id": bob_id }),
+        )
+        .await;
+    assert_eq!(vague.status, 400, "a missing role is not a removal");
+    assert_eq!(
+        ada.patch(&format!("/api/rooms/{a}"), json!({ "name": "renamed" }))
+            .await
+            .status,
+        400
+    );
     let still = ada.get(&format!("/api/rooms/{a}")).await;
     assert_eq!(still.body["options"]["locked"], false);
     assert_eq!(still.body["ended_ms"], serde_json::Value::Null);

@@ -1,13 +1,13 @@
-//! The WASM client in Debian's Chromium against the real worker: the page is
-//! rendered by the Leptos app, and it chats with a WebSocket client through
-//! the Room Durable Object, showing typed markup as text.
+//! The WASM client in Debian's Chromium against the real worker: signing up
+//! and creating a room through the pages, an invite link, and the room's chat
+//! with a second participant, showing typed markup as text.
 
 mod common;
 
 use std::time::Duration;
 
 use e2e::browser::Browser;
-use fantoccini::Locator;
+use fantoccini::{Client, Locator};
 use futures_util::{SinkExt, StreamExt};
 use protocol::room::{ClientMessage, ServerMessage};
 use tokio_tungstenite::tungstenite::Message;
@@ -20,8 +20,44 @@ fn artifacts() -> std::path::PathBuf {
     dir
 }
 
+async fn type_into(c: &Client, css: &str, text: &str) {
+    c.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap()
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
+async fn click(c: &Client, css: &str) {
+    c.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn text_becomes(c: &Client, css: &str, wanted: impl Fn(&str) -> bool) -> String {
+    e2e::eventually(&format!("{css} to show the expected text"), WAIT, || {
+        let c = c.clone();
+        let css = css.to_owned();
+        let wanted = &wanted;
+        async move {
+            let t = c.find(Locator::Css(&css)).await.ok()?.text().await.ok()?;
+            wanted(&t).then_some(t)
+        }
+    })
+    .await
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_page_renders_the_wasm_ui_and_chats_with_another_client() {
+async fn sign_up_create_a_room_and_chat_through_the_pages() {
     let setup = common::Setup::new();
     let worker = setup.worker().await;
     let browser = Browser::start(&setup.paths, setup.dir.path())
@@ -29,63 +65,70 @@ async fn the_page_renders_the_wasm_ui_and_chats_with_another_client() {
         .unwrap();
     let c = &browser.client;
 
-    // index.html holds no UI at all: the title and form come from WASM.
+    // index.html holds no UI at all: everything below is rendered by WASM.
     c.goto(&format!("{}/", worker.url())).await.unwrap();
-    let title = c
-        .wait()
+    assert_eq!(
+        text_becomes(c, "#app-title", |t| !t.is_empty()).await,
+        "openTelecon"
+    );
+    text_becomes(c, "#version", |t| t.starts_with("v0.")).await;
+
+    // Sign up through the page; the first account is admin.
+    click(c, "a[href='/signup']").await;
+    type_into(c, "#signup-email", "ada@example.org").await;
+    type_into(c, "#signup-name", "Ada <b>L</b>").await;
+    type_into(c, "#signup-password", "correct horse battery").await;
+    click(c, "#signup-submit").await;
+    text_becomes(c, "#signed-in-as", |t| t == "Ada <b>L</b>").await;
+    c.wait()
         .at_most(WAIT)
-        .for_element(Locator::Css("#app-title"))
+        .for_element(Locator::Css("#nav-admin"))
         .await
         .unwrap();
-    assert_eq!(title.text().await.unwrap(), "openTelecon");
-    let version = c
+
+    // Create a room through the page, and make an invite link.
+    type_into(c, "#create-room-name", "Browser Room").await;
+    click(c, "#create-room-submit").await;
+    text_becomes(c, "#rooms .room-link", |t| t == "Browser Room").await;
+    click(c, "#rooms .invite").await;
+    let invite = c
         .wait()
         .at_most(WAIT)
-        .for_element(Locator::Css("#version"))
+        .for_element(Locator::Css("#rooms .invite-url"))
         .await
         .unwrap();
-    e2e::eventually("the version from /healthz", WAIT, || {
-        let version = version.clone();
-        async move { version.text().await.ok().filter(|t| t.starts_with("v0.")) }
+    let url = e2e::eventually("the invite link", WAIT, || {
+        let invite = invite.clone();
+        async move {
+            invite
+                .prop("value")
+                .await
+                .ok()
+                .flatten()
+                .filter(|v| !v.is_empty())
+        }
     })
     .await
+    .unwrap();
+    assert!(url.starts_with(&format!("{}/join/", worker.url())), "{url}");
+    std::fs::write(
+        artifacts().join("rooms-1280x720.png"),
+        c.screenshot().await.unwrap(),
+    )
     .unwrap();
 
-    // Join a room by name.
-    c.find(Locator::Css("#room-input"))
-        .await
-        .unwrap()
-        .send_keys("Browser Room")
-        .await
-        .unwrap();
-    c.find(Locator::Css("#join"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let status = c
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css("#status"))
-        .await
-        .unwrap();
-    e2e::eventually("the room socket to connect", WAIT, || {
-        let status = status.clone();
-        async move { status.text().await.ok().filter(|t| t == "connected") }
-    })
-    .await
-    .unwrap();
-    assert!(
-        c.current_url()
-            .await
-            .unwrap()
-            .as_str()
-            .ends_with("#browser-room")
-    );
+    // Open the room.
+    click(c, "#rooms .room-link").await;
+    text_becomes(c, "#status", |t| t == "connected").await;
+    let page = c.current_url().await.unwrap();
+    let room = page
+        .path()
+        .strip_prefix("/r/")
+        .expect("a room page")
+        .to_owned();
 
     // Another participant sends markup; the browser shows it as text.
-    let (mut other, _) = tokio_tungstenite::connect_async(worker.room_ws("browser-room"))
+    let (mut other, _) = tokio_tungstenite::connect_async(worker.room_ws(&room))
         .await
         .unwrap();
     let hostile = "<img src=x onerror=\"document.title='pwned'\"> hi";
@@ -98,13 +141,10 @@ async fn the_page_renders_the_wasm_ui_and_chats_with_another_client() {
         ))
         .await
         .unwrap();
-    let shown = c
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css("#messages .message"))
-        .await
-        .unwrap();
-    assert_eq!(shown.text().await.unwrap(), hostile);
+    assert_eq!(
+        text_becomes(c, "#messages .message", |t| !t.is_empty()).await,
+        hostile
+    );
     assert!(
         c.find_all(Locator::Css("#messages img"))
             .await
@@ -114,18 +154,8 @@ async fn the_page_renders_the_wasm_ui_and_chats_with_another_client() {
     assert_ne!(c.title().await.unwrap(), "pwned");
 
     // And what the browser sends reaches the other participant.
-    c.find(Locator::Css("#message-input"))
-        .await
-        .unwrap()
-        .send_keys("from the browser")
-        .await
-        .unwrap();
-    c.find(Locator::Css("#send"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(c, "#message-input", "from the browser").await;
+    click(c, "#send").await;
     let received = tokio::time::timeout(WAIT, async {
         while let Some(Ok(frame)) = other.next().await {
             if let Message::Text(t) = frame
@@ -140,9 +170,19 @@ async fn the_page_renders_the_wasm_ui_and_chats_with_another_client() {
     .await
     .unwrap();
     assert_eq!(received, Some(2));
+    std::fs::write(
+        artifacts().join("room-1280x720.png"),
+        c.screenshot().await.unwrap(),
+    )
+    .unwrap();
 
-    let png = c.screenshot().await.unwrap();
-    std::fs::write(artifacts().join("room-1280x720.png"), png).unwrap();
+    // Log out: the pages offer logging in again, and the session is gone.
+    click(c, "#logout").await;
+    c.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("#login-email"))
+        .await
+        .unwrap();
     browser.close().await;
     worker.stop();
 }

@@ -136,7 +136,7 @@ pub async fn create(ctx: &Ctx<'_>, req: &mut Request) -> Result<Response> {
     };
     let body: CreateRoom = read_json(req, MAX_JSON_BYTES).await?;
     let name = input::text("name", &body.name, input::MAX_ROOM_NAME_CHARS)?;
-    let o = validate_options(body.options.apply(RoomOptions::default()))?;
+    let o = validate_options(body.options().apply(RoomOptions::default()))?;
     let id = random_id::<10>()?;
     ctx.db()?
         .batch(vec![
@@ -307,10 +307,11 @@ pub async fn set_role(ctx: &Ctx<'_>, req: &mut Request, id: &str) -> Result<Resp
         .first(None)
         .await?
         .ok_or_else(|| ApiError::Internal("count returned no row".into()))?;
-    if counts.target_is_host > 0 && counts.hosts <= 1 && body.role != Some(RoomRole::Host) {
+    let new_role = body.role.role();
+    if counts.target_is_host > 0 && counts.hosts <= 1 && new_role != Some(RoomRole::Host) {
         return Err(ApiError::Conflict("a room keeps at least one host".into()));
     }
-    let stmt = match body.role {
+    let stmt = match new_role {
         Some(role) => ctx.stmt(
             "INSERT INTO room_roles (room_id, user_id, role) VALUES (?1, ?2, ?3)
              ON CONFLICT (room_id, user_id) DO UPDATE SET role = ?3",
@@ -326,7 +327,7 @@ pub async fn set_role(ctx: &Ctx<'_>, req: &mut Request, id: &str) -> Result<Resp
         )?,
     };
     stmt.run().await?;
-    let detail = json!({ "room": row.id, "role": body.role.map(room_role_name) });
+    let detail = json!({ "room": row.id, "role": new_role.map(room_role_name) });
     ctx.audit(
         Some(&who.actor()),
         "role_changed",
@@ -375,6 +376,9 @@ pub async fn create_invite(ctx: &Ctx<'_>, req: &mut Request, id: &str) -> Result
     // Only a host may hand out host rights.
     if body.role == RoomRole::Host {
         access::check(grants, Permission::ChangeRoles)?;
+    }
+    if row.ended_ms.is_some() {
+        return Err(ApiError::Conflict("the meeting has ended".into()));
     }
     let invite_id = random_id::<12>()?;
     let token = session::encode_token(&random::<32>()?);
@@ -546,6 +550,9 @@ pub async fn accept_invite(ctx: &Ctx<'_>, req: &mut Request, token: &str) -> Res
                 ));
             };
             let name = input::text("guest_name", &name, input::MAX_NAME_CHARS)?;
+            // Host rights need an account: a guest takes part, whatever the
+            // invite says.
+            let role = RoomRole::Participant;
             let guest_id = random_id::<16>()?;
             ctx.stmt(
                 "INSERT INTO guests (id, room_id, name, role, invite_id, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -553,7 +560,7 @@ pub async fn accept_invite(ctx: &Ctx<'_>, req: &mut Request, token: &str) -> Res
                     guest_id.as_str().into(),
                     room_id.as_str().into(),
                     name.as_str().into(),
-                    invite.role.as_str().into(),
+                    room_role_name(role).into(),
                     invite.id.as_str().into(),
                     num(ctx.now_ms),
                 ],

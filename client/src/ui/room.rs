@@ -1,7 +1,8 @@
-//! Leptos components and the room WebSocket. Thin: state changes go through
+//! A room: its chat over the room WebSocket. State changes go through
 //! [`crate::chat::ChatLog`].
 
 use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
 use protocol::RoomId;
 use protocol::room::{ClientMessage, ServerMessage};
 use wasm_bindgen::JsCast;
@@ -9,13 +10,6 @@ use wasm_bindgen::prelude::*;
 use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
 use crate::chat::ChatLog;
-
-/// Entry point called by the wasm-bindgen glue once the module loads.
-#[wasm_bindgen(start)]
-pub fn start() {
-    console_error_panic_hook::set_once();
-    leptos::mount::mount_to_body(App);
-}
 
 /// The state of the room connection, as shown to the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,66 +84,17 @@ fn open_socket(room: &RoomId, log: RwSignal<ChatLog>, link: RwSignal<Link>) -> O
     })
 }
 
-fn room_from_hash() -> Option<RoomId> {
-    let hash = web_sys::window()?.location().hash().ok()?;
-    RoomId::parse(hash.trim_start_matches('#')).ok()
-}
-
-async fn fetch_version() -> Option<String> {
-    let window = web_sys::window()?;
-    let resp = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str("/healthz"))
-        .await
-        .ok()?;
-    let resp: web_sys::Response = resp.dyn_into().ok()?;
-    let text = wasm_bindgen_futures::JsFuture::from(resp.text().ok()?)
-        .await
-        .ok()?;
-    let health: protocol::api::Health = serde_json::from_str(&text.as_string()?).ok()?;
-    Some(health.version)
-}
-
+/// `/r/{id}`.
 #[component]
-fn App() -> impl IntoView {
-    let room = RwSignal::new(room_from_hash());
-    let version = LocalResource::new(fetch_version);
-    view! {
-        <header>
-            <h1 id="app-title">"openTelecon"</h1>
-            <span class="version" id="version">
-                {move || version.get().flatten().map(|v| format!("v{v}")).unwrap_or_default()}
-            </span>
-        </header>
-        <main id="app" data-ready="true">
-            {move || match room.get() {
-                None => view! { <Lobby room=room/> }.into_any(),
-                Some(id) => view! { <Room id=id/> }.into_any(),
-            }}
-        </main>
-    }
-}
-
-/// Pick a room by name.
-#[component]
-fn Lobby(room: RwSignal<Option<RoomId>>) -> impl IntoView {
-    let name = RwSignal::new(String::new());
-    let error = RwSignal::new(None::<String>);
-    let join = move || match crate::room_id_from_input(&name.get()) {
-        Ok(id) => {
-            if let Some(w) = web_sys::window() {
-                let _ = w.location().set_hash(id.as_str());
-            }
-            room.set(Some(id));
-        }
-        Err(e) => error.set(Some(format!("Room name: {e}"))),
-    };
-    view! {
-        <form class="lobby" on:submit=move |ev| { ev.prevent_default(); join(); }>
-            <label for="room-input">"Room"</label>
-            <input id="room-input" placeholder="team-standup" prop:value=name
-                on:input=move |ev| name.set(event_target_value(&ev))/>
-            <button id="join" type="submit">"Join"</button>
-            <p class="error" role="alert">{move || error.get()}</p>
-        </form>
+pub fn RoomPage() -> impl IntoView {
+    let params = use_params_map();
+    move || match params
+        .read()
+        .get("id")
+        .and_then(|id| RoomId::parse(&id).ok())
+    {
+        Some(id) => view! { <Room id=id/> }.into_any(),
+        None => view! { <p class="error" role="alert">"No such room."</p> }.into_any(),
     }
 }
 
