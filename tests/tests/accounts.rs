@@ -123,9 +123,15 @@ async fn password_change_and_disabling_end_every_session() {
     let mut phone = Agent::new(worker.url());
     assert_eq!(phone.login("bob@example.org", PASSWORD).await.status, 200);
 
-    let change =
+    let wrong =
         json!({ "current_password": "wrong guess!", "new_password": "a new long password" });
-    assert_eq!(laptop.post("/api/auth/password", change).await.status, 403);
+    assert_eq!(
+        laptop
+            .post("/api/auth/password", wrong.clone())
+            .await
+            .status,
+        403
+    );
     let change = json!({ "current_password": PASSWORD, "new_password": "a new long password" });
     assert_eq!(laptop.post("/api/auth/password", change).await.status, 204);
     assert_eq!(
@@ -179,6 +185,16 @@ async fn password_change_and_disabling_end_every_session() {
             .status,
         200
     );
+
+    // Guessing the current password through a session is rate limited too
+    // (the successful login just now reset the account's count).
+    for _ in 0..5 {
+        assert_eq!(
+            phone.post("/api/auth/password", wrong.clone()).await.status,
+            403
+        );
+    }
+    assert_eq!(phone.post("/api/auth/password", wrong).await.status, 429);
     worker.stop();
 }
 

@@ -267,15 +267,34 @@ pub async fn me(ctx: &Ctx<'_>, req: &mut Request) -> Result<Response> {
 pub async fn change_password(ctx: &Ctx<'_>, req: &mut Request) -> Result<Response> {
     let (id, ..) = ctx.require_user(req).await?;
     let body: PasswordChange = read_json(req, MAX_JSON_BYTES).await?;
-    let creds: Credentials = ctx
+    #[derive(Deserialize)]
+    struct Current {
+        email: String,
+        password_hash: String,
+    }
+    let current: Current = ctx
         .stmt(
-            "SELECT id, password_hash, disabled FROM users WHERE id = ?1",
+            "SELECT email, password_hash FROM users WHERE id = ?1",
             &[id.as_str().into()],
         )?
         .first(None)
         .await?
         .ok_or(ApiError::Unauthorized)?;
-    if !password::verify(&body.current_password, &creds.password_hash) {
+    // Guessing the password through a stolen session counts against the
+    // same per-account limit as guessing it at login.
+    let account_key = format!("account:{}", current.email);
+    if limited(ctx, &account_key, guard::MAX_FAILURES_PER_ACCOUNT).await? {
+        ctx.audit(
+            Some(id.as_str()),
+            "password_change_rate_limited",
+            Some(id.as_str()),
+            None,
+        )
+        .await?;
+        return Err(ApiError::TooManyRequests);
+    }
+    if !password::verify(&body.current_password, &current.password_hash) {
+        count_failure(ctx, &[&account_key]).await?;
         ctx.audit(
             Some(id.as_str()),
             "password_change_failed",
