@@ -8,6 +8,26 @@ use protocol::account::{LoginRequest, SignupRequest, User};
 use super::Session;
 use crate::api;
 
+/// Posts credentials to `path`; on success the session knows the account and
+/// the browser goes to the rooms list, else `error` says why.
+fn authenticate(
+    path: &'static str,
+    body: impl serde::Serialize + 'static,
+    session: Session,
+    navigate: impl Fn(&str, leptos_router::NavigateOptions) + 'static,
+    error: RwSignal<Option<String>>,
+) {
+    leptos::task::spawn_local(async move {
+        match api::call::<User>("POST", path, Some(&body)).await {
+            Ok(user) => {
+                session.user.set(Some(user));
+                navigate("/", Default::default());
+            }
+            Err(e) => error.set(Some(e.message)),
+        }
+    });
+}
+
 #[component]
 pub fn Login() -> impl IntoView {
     let session = Session::get();
@@ -17,20 +37,11 @@ pub fn Login() -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let navigate = navigate.clone();
         let body = LoginRequest {
             email: email.get(),
             password: password.get(),
         };
-        leptos::task::spawn_local(async move {
-            match api::call::<User>("POST", "/api/auth/login", Some(&body)).await {
-                Ok(user) => {
-                    session.user.set(Some(user));
-                    navigate("/", Default::default());
-                }
-                Err(e) => error.set(Some(e.message)),
-            }
-        });
+        authenticate("/api/auth/login", body, session, navigate.clone(), error);
     };
     view! {
         <form class="card" on:submit=submit>
@@ -58,21 +69,12 @@ pub fn Signup() -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let navigate = navigate.clone();
         let body = SignupRequest {
             email: email.get(),
             password: password.get(),
             name: name.get(),
         };
-        leptos::task::spawn_local(async move {
-            match api::call::<User>("POST", "/api/auth/signup", Some(&body)).await {
-                Ok(user) => {
-                    session.user.set(Some(user));
-                    navigate("/", Default::default());
-                }
-                Err(e) => error.set(Some(e.message)),
-            }
-        });
+        authenticate("/api/auth/signup", body, session, navigate.clone(), error);
     };
     view! {
         <form class="card" on:submit=submit>
