@@ -183,6 +183,22 @@ async fn sign_up_create_a_room_and_chat_through_the_pages() {
         .for_element(Locator::Css("#login-email"))
         .await
         .unwrap();
+    text_becomes(c, "nav", |t| t.contains("Log in")).await;
+
+    // Log in with the keyboard alone: type, Tab to the next field, Enter.
+    const TAB: &str = "\u{E004}";
+    const ENTER: &str = "\u{E007}";
+    type_into(c, "#login-email", &format!("ada@example.org{TAB}")).await;
+    let focused = c.active_element().await.unwrap();
+    assert_eq!(
+        focused.attr("id").await.unwrap().as_deref(),
+        Some("login-password")
+    );
+    focused
+        .send_keys(&format!("correct horse battery{ENTER}"))
+        .await
+        .unwrap();
+    text_becomes(c, "#signed-in-as", |t| t == "Ada <b>L</b>").await;
     browser.close().await;
     worker.stop();
 }
