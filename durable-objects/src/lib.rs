@@ -5,6 +5,7 @@
 //!   (`handle_*`) with the current time and drains outputs (`poll_output`).
 //!   It never touches a socket, storage or the clock, so it is built and
 //!   tested natively.
+//! - [`limit`]: the per-connection message rate limit.
 //! - `shell` (wasm32 only): the workerd adapter. It accepts hibernating
 //!   WebSockets, reads and writes the object's SQLite storage, and carries out
 //!   the core's outputs. It holds no room logic.
@@ -12,6 +13,7 @@
 //! Invariant: media never passes through here; the room stores only state.
 #![deny(missing_docs)]
 
+pub mod limit;
 pub mod room;
 
 #[cfg(target_arch = "wasm32")]

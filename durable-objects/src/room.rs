@@ -1,19 +1,36 @@
-//! The room state machine.
+//! The room state machine: presence, lobby, chat with direct messages, host
+//! controls.
 //!
 //! Contract (as in str0m): after every `handle_*` call the caller drains
 //! [`Room::poll_output`] until it returns `None`, carrying out each output in
-//! order. A [`Output::Store`] precedes the [`Output::Broadcast`] of the same
-//! message, so a message is durable before anyone sees it.
+//! order, and arranges for [`Room::handle_tick`] at [`Room::poll_timeout`].
+//! Time is passed in; the room never reads a clock. Chat messages go to the
+//! [`Store`] synchronously (the Durable Object's SQLite is synchronous), so a
+//! message is durable before any [`Output`] shows it to anyone.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
+use protocol::ParticipantId;
+use protocol::access::{self, Grants, Permission, RoomRole};
 use protocol::room::{
-    ClientMessage, ErrorCode, MAX_FRAME_BYTES, MAX_TEXT_CHARS, Said, ServerMessage, close_code,
+    ChatMessage, ClientMessage, ErrorCode, HISTORY_PAGE, Identity, MAX_FRAME_BYTES, MAX_REPLAY,
+    MAX_TEXT_CHARS, PROTOCOL_VERSION, Participant, Person, RoomState, ServerMessage, Track,
+    close_code,
 };
+use serde::{Deserialize, Serialize};
 
-/// One WebSocket connection to the room, unique within the room's lifetime
-/// (the shell keeps it in the socket's hibernation attachment).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+use crate::limit::TokenBucket;
+
+/// How long a participant whose last socket closed stays in the room, so a
+/// reconnect resumes them without a leave and a join.
+pub const GRACE_MS: i64 = 30_000;
+
+/// Refused messages over the rate limit before the socket is closed.
+const MAX_STRIKES: u32 = 100;
+
+/// One WebSocket connection, unique within the room's lifetime (the shell
+/// keeps it in the socket's hibernation attachment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ConnId(pub u64);
 
 /// A frame as received from a socket.
@@ -25,15 +42,32 @@ pub enum Frame<'a> {
     Binary(usize),
 }
 
+/// Storage of chat messages and of the room's state; the Durable Object's
+/// SQLite in production, a vector in tests.
+pub trait Store {
+    /// Stores a new message.
+    fn append(&mut self, message: &ChatMessage) -> Result<(), StoreError>;
+    /// Replaces a message (edit, delete).
+    fn replace(&mut self, message: &ChatMessage) -> Result<(), StoreError>;
+    /// One message.
+    fn get(&self, seq: u64) -> Option<ChatMessage>;
+    /// Messages `viewer` may see with `seq > after`, oldest first, at most `limit`.
+    fn after(&self, viewer: &ParticipantId, after: u64, limit: usize) -> Vec<ChatMessage>;
+    /// The newest `limit` messages `viewer` may see with `seq < before`, oldest first.
+    fn before(&self, viewer: &ParticipantId, before: u64, limit: usize) -> Vec<ChatMessage>;
+    /// Saves everything but the messages.
+    fn save(&mut self, snapshot: &Snapshot) -> Result<(), StoreError>;
+}
+
+/// Storage failed; the room refuses the change rather than lose it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreError(pub String);
+
 /// Something the shell must do, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
-    /// Persist a chat message.
-    Store(Said),
-    /// Send a message to one connection.
-    Send(ConnId, ServerMessage),
-    /// Send a message to every connection of the room.
-    Broadcast(ServerMessage),
+    /// Send one message to these connections (encoded once).
+    Send(Vec<ConnId>, ServerMessage),
     /// Close one connection.
     Close {
         /// The connection.
@@ -41,64 +75,194 @@ pub enum Output {
         /// WebSocket close code.
         code: u16,
         /// Close reason, for people.
-        reason: &'static str,
+        reason: String,
     },
+    /// Write a security event to the deployment's audit log.
+    Audit {
+        /// Who acted (an account id, or `guest:<id>`).
+        actor: String,
+        /// What happened.
+        action: &'static str,
+        /// To whom or what.
+        target: String,
+    },
+    /// Record an account's new role in this room in the accounts database.
+    PersistRole {
+        /// The account (a user id).
+        user: String,
+        /// The new role.
+        role: RoomRole,
+    },
+    /// Record the room's lock in the accounts database.
+    PersistLock(bool),
+    /// Record that the meeting ended.
+    PersistEnded,
+}
+
+/// Where a member is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Presence {
+    /// In the room with at least one socket.
+    Present,
+    /// In the room, but their last socket closed at `since_ms`.
+    Away {
+        /// When the last socket closed.
+        since_ms: i64,
+    },
+    /// In the lobby.
+    Waiting,
+}
+
+/// A member as saved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedMember {
+    /// What everyone sees.
+    pub participant: Participant,
+    /// Where they are.
+    pub presence: Presence,
+}
+
+/// Everything but the messages, saved after every change of it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Locked to newcomers.
+    pub locked: bool,
+    /// Newcomers wait in the lobby.
+    pub lobby: bool,
+    /// Most participants present at once.
+    pub max_participants: u32,
+    /// The meeting ended; nobody may join.
+    pub ended: bool,
+    /// Everyone present, away or waiting.
+    pub members: Vec<SavedMember>,
+    /// Removed and not yet allowed back.
+    pub removed: Vec<Person>,
+}
+
+#[derive(Debug)]
+struct Member {
+    participant: Participant,
+    presence: Presence,
+    conns: BTreeSet<ConnId>,
+}
+
+#[derive(Debug)]
+struct Conn {
+    who: ParticipantId,
+    bucket: TokenBucket,
+    strikes: u32,
 }
 
 /// The state of one room.
 #[derive(Debug)]
 pub struct Room {
-    /// Sequence number the next accepted message gets; restored from storage
-    /// when the object wakes, so the order has no gaps across hibernation.
+    locked: bool,
+    lobby: bool,
+    max_participants: u32,
+    ended: bool,
+    /// Present, away and waiting members; the order of ids is the order
+    /// lists are shown in.
+    members: BTreeMap<ParticipantId, Member>,
+    /// Removed participants (and their names, for hosts), kept out until allowed.
+    removed: BTreeMap<ParticipantId, String>,
+    conns: HashMap<ConnId, Conn>,
+    /// The time of the input being handled.
+    now_ms: i64,
+    /// Sequence number the next message gets; continues from storage.
     next_seq: u64,
-    /// Outputs not yet drained by the shell.
     outputs: VecDeque<Output>,
 }
 
+fn refuse(code: ErrorCode, message: impl Into<String>) -> ServerMessage {
+    ServerMessage::Error {
+        code,
+        message: message.into(),
+    }
+}
+
+/// The actor string of the audit log for a participant id.
+pub fn audit_actor(id: &ParticipantId) -> String {
+    let s = id.as_str();
+    match (s.strip_prefix("u-"), s.strip_prefix("g-")) {
+        (Some(user), _) => user.to_owned(),
+        (_, Some(guest)) => format!("guest:{guest}"),
+        _ => s.to_owned(),
+    }
+}
+
 impl Room {
-    /// A room whose stored messages end at `last_seq` (0 when none).
-    pub fn new(last_seq: u64) -> Self {
-        Self {
+    /// A room restored from `snapshot`, whose stored messages end at
+    /// `last_seq`, with the sockets still open (`conns`) at `now_ms`.
+    pub fn restore(
+        snapshot: Snapshot,
+        last_seq: u64,
+        conns: &[(ConnId, ParticipantId)],
+        now_ms: i64,
+    ) -> Self {
+        let mut room = Room {
+            locked: snapshot.locked,
+            lobby: snapshot.lobby,
+            max_participants: snapshot.max_participants,
+            ended: snapshot.ended,
+            members: BTreeMap::new(),
+            removed: snapshot
+                .removed
+                .into_iter()
+                .map(|p| (p.id, p.name))
+                .collect(),
+            conns: HashMap::new(),
+            now_ms,
             next_seq: last_seq + 1,
             outputs: VecDeque::new(),
-        }
-    }
-
-    /// A socket joined; `history` is the latest stored messages, oldest first.
-    pub fn handle_join(&mut self, conn: ConnId, history: Vec<Said>) {
-        let welcome = ServerMessage::Welcome {
-            protocol: protocol::room::PROTOCOL_VERSION,
-            history,
         };
-        self.outputs.push_back(Output::Send(conn, welcome));
-    }
-
-    /// A socket sent a frame at `now_ms` (milliseconds since the Unix epoch).
-    pub fn handle_frame(&mut self, conn: ConnId, frame: Frame<'_>, now_ms: i64) {
-        let len = match frame {
-            Frame::Text(t) => t.len(),
-            Frame::Binary(n) => n,
-        };
-        if len > MAX_FRAME_BYTES {
-            self.outputs.push_back(Output::Close {
-                conn,
-                code: close_code::MESSAGE_TOO_BIG,
-                reason: "frame larger than 16 KiB",
-            });
-            return;
-        }
-        let Frame::Text(text) = frame else {
-            self.refuse(
-                conn,
-                ErrorCode::Malformed,
-                "binary frames are not part of the protocol",
+        for m in snapshot.members {
+            let id = m.participant.id.clone();
+            room.members.insert(
+                id,
+                Member {
+                    participant: m.participant,
+                    presence: m.presence,
+                    conns: BTreeSet::new(),
+                },
             );
-            return;
-        };
-        match ClientMessage::decode(text) {
-            Ok(ClientMessage::Say { text }) => self.say(conn, text, now_ms),
-            Err(e) => self.refuse(conn, ErrorCode::Malformed, &e.to_string()),
         }
+        for (conn, who) in conns {
+            if let Some(m) = room.members.get_mut(who) {
+                m.conns.insert(*conn);
+                room.conns.insert(
+                    *conn,
+                    Conn {
+                        who: who.clone(),
+                        bucket: TokenBucket::new(now_ms),
+                        strikes: 0,
+                    },
+                );
+            }
+        }
+        // Members whose sockets died while the object was away get the grace
+        // period from now; the lobby forgets those with no socket.
+        for m in room.members.values_mut() {
+            if m.conns.is_empty() && m.presence == Presence::Present {
+                m.presence = Presence::Away { since_ms: now_ms };
+            }
+        }
+        room.members
+            .retain(|_, m| !(m.conns.is_empty() && m.presence == Presence::Waiting));
+        room
+    }
+
+    /// A new, empty room.
+    pub fn new() -> Self {
+        Self::restore(
+            Snapshot {
+                max_participants: 100,
+                ..Snapshot::default()
+            },
+            0,
+            &[],
+            0,
+        )
     }
 
     /// Next thing the shell must do, or `None` when drained.
@@ -106,157 +270,711 @@ impl Room {
         self.outputs.pop_front()
     }
 
-    fn say(&mut self, conn: ConnId, text: String, now_ms: i64) {
-        if text.trim().is_empty() {
-            return self.refuse(conn, ErrorCode::Empty, "message is empty");
-        }
-        if text.chars().count() > MAX_TEXT_CHARS {
-            let why = format!("message is longer than {MAX_TEXT_CHARS} characters");
-            return self.refuse(conn, ErrorCode::TooLong, &why);
-        }
-        let said = Said {
-            seq: self.next_seq,
-            text,
-            at_ms: now_ms,
-        };
-        self.next_seq += 1;
-        self.outputs.push_back(Output::Store(said.clone()));
-        self.outputs
-            .push_back(Output::Broadcast(ServerMessage::Said(said)));
+    /// When [`Room::handle_tick`] is next due, if ever.
+    pub fn poll_timeout(&self) -> Option<i64> {
+        self.members
+            .values()
+            .filter_map(|m| match m.presence {
+                Presence::Away { since_ms } => Some(since_ms + GRACE_MS),
+                _ => None,
+            })
+            .min()
     }
 
-    fn refuse(&mut self, conn: ConnId, code: ErrorCode, message: &str) {
-        let error = ServerMessage::Error {
+    /// Everything but the messages, for [`Store::save`].
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            locked: self.locked,
+            lobby: self.lobby,
+            max_participants: self.max_participants,
+            ended: self.ended,
+            members: self
+                .members
+                .values()
+                .map(|m| SavedMember {
+                    participant: m.participant.clone(),
+                    presence: m.presence,
+                })
+                .collect(),
+            removed: self
+                .removed
+                .iter()
+                .map(|(id, name)| Person {
+                    id: id.clone(),
+                    name: name.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Ids of the sockets of present members.
+    fn present_conns(&self) -> Vec<ConnId> {
+        self.members
+            .values()
+            .filter(|m| m.presence == Presence::Present)
+            .flat_map(|m| m.conns.iter().copied())
+            .collect()
+    }
+
+    fn conns_of(&self, id: &ParticipantId) -> Vec<ConnId> {
+        self.members
+            .get(id)
+            .map(|m| m.conns.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    fn hosts_conns(&self) -> Vec<ConnId> {
+        self.members
+            .values()
+            .filter(|m| m.presence == Presence::Present && m.participant.role == RoomRole::Host)
+            .flat_map(|m| m.conns.iter().copied())
+            .collect()
+    }
+
+    fn send(&mut self, to: Vec<ConnId>, msg: ServerMessage) {
+        if !to.is_empty() {
+            self.outputs.push_back(Output::Send(to, msg));
+        }
+    }
+
+    /// Tells a socket why, closes it, and forgets it.
+    fn close(&mut self, conn: ConnId, code: u16, reason: &str) {
+        self.send(
+            vec![conn],
+            ServerMessage::Closing {
+                code,
+                reason: reason.to_owned(),
+            },
+        );
+        self.outputs.push_back(Output::Close {
+            conn,
             code,
-            message: message.to_owned(),
+            reason: reason.to_owned(),
+        });
+        self.detach(conn);
+    }
+
+    /// Forgets a socket; a member left without sockets is away (or, in the
+    /// lobby, gone). Returns whether anything changed.
+    fn detach(&mut self, conn: ConnId) -> bool {
+        let Some(c) = self.conns.remove(&conn) else {
+            return false;
         };
-        self.outputs.push_back(Output::Send(conn, error));
+        let Some(member) = self.members.get_mut(&c.who) else {
+            return true;
+        };
+        member.conns.remove(&conn);
+        if member.conns.is_empty() {
+            match member.presence {
+                Presence::Present => {
+                    member.presence = Presence::Away {
+                        since_ms: self.now_ms,
+                    }
+                }
+                Presence::Waiting => {
+                    self.members.remove(&c.who);
+                    self.host_view();
+                }
+                Presence::Away { .. } => {}
+            }
+        }
+        true
+    }
+
+    fn audit(&mut self, actor: &ParticipantId, action: &'static str, target: String) {
+        self.outputs.push_back(Output::Audit {
+            actor: audit_actor(actor),
+            action,
+            target,
+        });
+    }
+
+    fn room_state(&self) -> RoomState {
+        RoomState {
+            locked: self.locked,
+            lobby: self.lobby,
+        }
+    }
+
+    fn participants(&self) -> Vec<Participant> {
+        self.members
+            .values()
+            .filter(|m| m.presence != Presence::Waiting)
+            .map(|m| m.participant.clone())
+            .collect()
+    }
+
+    fn host_view(&mut self) {
+        let waiting = self
+            .members
+            .values()
+            .filter(|m| m.presence == Presence::Waiting)
+            .map(|m| Person {
+                id: m.participant.id.clone(),
+                name: m.participant.name.clone(),
+            })
+            .collect();
+        let removed = self
+            .removed
+            .iter()
+            .map(|(id, name)| Person {
+                id: id.clone(),
+                name: name.clone(),
+            })
+            .collect();
+        let hosts = self.hosts_conns();
+        self.send(hosts, ServerMessage::HostView { waiting, removed });
+    }
+
+    fn save(&mut self, store: &mut impl Store) {
+        // A failed save is retried by the next change; the live state stays
+        // right, and messages (stored separately) are never lost.
+        let _ = store.save(&self.snapshot());
+    }
+
+    fn welcome(
+        &mut self,
+        conns: Vec<ConnId>,
+        id: &ParticipantId,
+        after: Option<u64>,
+        store: &impl Store,
+    ) {
+        let Some(you) = self.members.get(id).map(|m| m.participant.clone()) else {
+            return;
+        };
+        let history = match after {
+            Some(after) => store.after(id, after, MAX_REPLAY),
+            None => store.before(id, u64::MAX, HISTORY_PAGE),
+        };
+        let welcome = ServerMessage::Welcome {
+            protocol: PROTOCOL_VERSION,
+            you: you.clone(),
+            participants: self.participants(),
+            history,
+            room: self.room_state(),
+        };
+        self.send(conns, welcome);
+        if you.role == RoomRole::Host {
+            self.host_view();
+        }
+    }
+
+    /// A socket was accepted for `identity` (verified by the worker), wanting
+    /// the messages after `after` if it is resuming.
+    pub fn handle_connect(
+        &mut self,
+        conn: ConnId,
+        identity: Identity,
+        after: Option<u64>,
+        now_ms: i64,
+        store: &mut impl Store,
+    ) {
+        self.now_ms = now_ms;
+        if self.ended {
+            return self.close(conn, close_code::ENDED, "the meeting has ended");
+        }
+        if self.removed.contains_key(&identity.id) {
+            return self.close(
+                conn,
+                close_code::REMOVED,
+                "a host removed you from this room",
+            );
+        }
+        // The accounts database is the truth for options; this room writes its
+        // own lock changes through to it.
+        self.lobby = identity.lobby;
+        self.locked = identity.locked;
+        self.max_participants = identity.max_participants;
+        let id = identity.id.clone();
+        self.conns.insert(
+            conn,
+            Conn {
+                who: id.clone(),
+                bucket: TokenBucket::new(now_ms),
+                strikes: 0,
+            },
+        );
+
+        if let Some(member) = self.members.get_mut(&id) {
+            member.conns.insert(conn);
+            let role_changed = member.participant.role != identity.role;
+            member.participant.role = identity.role;
+            member.participant.name = identity.name;
+            match member.presence {
+                Presence::Waiting => self.send(vec![conn], ServerMessage::Waiting),
+                Presence::Away { .. } | Presence::Present => {
+                    member.presence = Presence::Present;
+                    let participant = member.participant.clone();
+                    if role_changed {
+                        let everyone = self.present_conns();
+                        self.send(everyone, ServerMessage::Updated { participant });
+                    }
+                    self.welcome(vec![conn], &id, after, store);
+                }
+            }
+            return self.save(store);
+        }
+
+        let host = identity.role == RoomRole::Host;
+        if !host && self.locked {
+            self.conns.remove(&conn);
+            return self.close(conn, close_code::LOCKED, "the room is locked");
+        }
+        let present = self
+            .members
+            .values()
+            .filter(|m| m.presence != Presence::Waiting)
+            .count();
+        if !host && present >= self.max_participants as usize {
+            self.conns.remove(&conn);
+            return self.close(conn, close_code::FULL, "the room is full");
+        }
+        let participant = Participant {
+            id: id.clone(),
+            name: identity.name,
+            role: identity.role,
+            guest: identity.guest,
+            hand_raised: false,
+            mic_muted: false,
+            camera_muted: false,
+        };
+        let presence = if self.lobby && !host {
+            Presence::Waiting
+        } else {
+            Presence::Present
+        };
+        self.members.insert(
+            id.clone(),
+            Member {
+                participant: participant.clone(),
+                presence,
+                conns: BTreeSet::from([conn]),
+            },
+        );
+        if presence == Presence::Waiting {
+            self.send(vec![conn], ServerMessage::Waiting);
+            self.host_view();
+        } else {
+            let others: Vec<ConnId> = self
+                .present_conns()
+                .into_iter()
+                .filter(|c| *c != conn)
+                .collect();
+            self.send(others, ServerMessage::Joined { participant });
+            self.welcome(vec![conn], &id, after, store);
+        }
+        self.save(store);
+    }
+
+    /// A socket closed at `now_ms`.
+    pub fn handle_disconnect(&mut self, conn: ConnId, now_ms: i64, store: &mut impl Store) {
+        self.now_ms = now_ms;
+        if self.detach(conn) {
+            self.save(store);
+        }
+    }
+
+    /// Time passed: members away longer than [`GRACE_MS`] leave.
+    pub fn handle_tick(&mut self, now_ms: i64, store: &mut impl Store) {
+        self.now_ms = now_ms;
+        let gone: Vec<ParticipantId> = self
+            .members
+            .iter()
+            .filter(|(_, m)| matches!(m.presence, Presence::Away { since_ms } if since_ms + GRACE_MS <= now_ms))
+            .map(|(id, _)| id.clone())
+            .collect();
+        if gone.is_empty() {
+            return;
+        }
+        for id in gone {
+            self.members.remove(&id);
+            let everyone = self.present_conns();
+            self.send(everyone, ServerMessage::Left { id });
+        }
+        self.save(store);
+    }
+
+    /// A socket sent a frame at `now_ms`.
+    pub fn handle_frame(
+        &mut self,
+        conn: ConnId,
+        frame: Frame<'_>,
+        now_ms: i64,
+        store: &mut impl Store,
+    ) {
+        self.now_ms = now_ms;
+        let len = match frame {
+            Frame::Text(t) => t.len(),
+            Frame::Binary(n) => n,
+        };
+        if len > MAX_FRAME_BYTES {
+            return self.close(
+                conn,
+                close_code::MESSAGE_TOO_BIG,
+                "frame larger than 16 KiB",
+            );
+        }
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if !c.bucket.take(now_ms) {
+            c.strikes += 1;
+            if c.strikes > MAX_STRIKES {
+                return self.close(conn, close_code::POLICY, "too many messages");
+            }
+            return self.send(
+                vec![conn],
+                refuse(ErrorCode::RateLimited, "too many messages; slow down"),
+            );
+        }
+        let who = c.who.clone();
+        let Frame::Text(text) = frame else {
+            return self.send(
+                vec![conn],
+                refuse(
+                    ErrorCode::Malformed,
+                    "binary frames are not part of the protocol",
+                ),
+            );
+        };
+        let msg = match ClientMessage::decode(text) {
+            Ok(msg) => msg,
+            Err(e) => return self.send(vec![conn], refuse(ErrorCode::Malformed, e.to_string())),
+        };
+        let (role, presence) = match self.members.get(&who) {
+            Some(m) => (m.participant.role, m.presence),
+            None => return,
+        };
+        if presence == Presence::Waiting {
+            return self.send(
+                vec![conn],
+                refuse(ErrorCode::Forbidden, "waiting in the lobby"),
+            );
+        }
+        let grants = Grants {
+            global: None,
+            room: Some(role),
+        };
+        let result = self.apply(&who, grants, msg, conn, now_ms, store);
+        if let Err(error) = result {
+            self.send(vec![conn], error);
+        }
+    }
+
+    fn apply(
+        &mut self,
+        who: &ParticipantId,
+        grants: Grants,
+        msg: ClientMessage,
+        conn: ConnId,
+        now_ms: i64,
+        store: &mut impl Store,
+    ) -> Result<(), ServerMessage> {
+        let need = |p: Permission| {
+            access::check(grants, p).map_err(|d| refuse(ErrorCode::Forbidden, d.to_string()))
+        };
+        match msg {
+            ClientMessage::Say { text, to } => {
+                need(Permission::Chat)?;
+                let text = checked_text(text)?;
+                if let Some(to) = &to {
+                    need(Permission::DirectMessage)?;
+                    if to == who || !self.members.contains_key(to) {
+                        return Err(refuse(ErrorCode::NotFound, "no such participant"));
+                    }
+                }
+                let from_name = self
+                    .members
+                    .get(who)
+                    .map(|m| m.participant.name.clone())
+                    .unwrap_or_default();
+                let message = ChatMessage {
+                    seq: self.next_seq,
+                    from: who.clone(),
+                    from_name,
+                    to,
+                    text,
+                    at_ms: now_ms,
+                    edited_ms: None,
+                    deleted: false,
+                };
+                store
+                    .append(&message)
+                    .map_err(|e| refuse(ErrorCode::Conflict, format!("not stored: {}", e.0)))?;
+                self.next_seq += 1;
+                let audience = self.audience(&message);
+                self.send(audience, ServerMessage::Chat { message });
+            }
+            ClientMessage::Edit { seq, text } => {
+                let text = checked_text(text)?;
+                let mut message = self.visible(who, seq, store)?;
+                if &message.from != who || message.deleted {
+                    return Err(refuse(
+                        ErrorCode::Forbidden,
+                        "only the author may edit a message",
+                    ));
+                }
+                message.text = text;
+                message.edited_ms = Some(now_ms);
+                store
+                    .replace(&message)
+                    .map_err(|e| refuse(ErrorCode::Conflict, e.0))?;
+                let audience = self.audience(&message);
+                self.send(audience, ServerMessage::Changed { message });
+            }
+            ClientMessage::Delete { seq } => {
+                let mut message = self.visible(who, seq, store)?;
+                let by_host = &message.from != who;
+                if by_host {
+                    need(Permission::ModerateChat)?;
+                }
+                message.text.clear();
+                message.deleted = true;
+                store
+                    .replace(&message)
+                    .map_err(|e| refuse(ErrorCode::Conflict, e.0))?;
+                if by_host {
+                    self.audit(who, "chat_message_deleted", format!("message:{seq}"));
+                }
+                let audience = self.audience(&message);
+                self.send(audience, ServerMessage::Changed { message });
+            }
+            ClientMessage::History { before } => {
+                let messages = store.before(who, before, HISTORY_PAGE + 1);
+                let more = messages.len() > HISTORY_PAGE;
+                let messages = messages.into_iter().skip(usize::from(more)).collect();
+                self.send(vec![conn], ServerMessage::History { messages, more });
+            }
+            ClientMessage::RaiseHand => self.update(who, |p| p.hand_raised = true, store)?,
+            ClientMessage::LowerHand { who: target } => {
+                let target = target.unwrap_or_else(|| who.clone());
+                if &target != who {
+                    need(Permission::LowerHands)?;
+                    self.audit(who, "hand_lowered", target.to_string());
+                }
+                self.update(&target, |p| p.hand_raised = false, store)?;
+            }
+            ClientMessage::Mute { who: target, track } => {
+                need(Permission::MuteOthers)?;
+                self.update(
+                    &target,
+                    |p| match track {
+                        Track::Microphone => p.mic_muted = true,
+                        Track::Camera => p.camera_muted = true,
+                    },
+                    store,
+                )?;
+                let action = match track {
+                    Track::Microphone => "participant_mic_muted",
+                    Track::Camera => "participant_camera_muted",
+                };
+                self.audit(who, action, target.to_string());
+            }
+            ClientMessage::Remove { who: target } => {
+                need(Permission::RemoveOthers)?;
+                if &target == who {
+                    return Err(refuse(
+                        ErrorCode::Conflict,
+                        "you cannot remove yourself; leave instead",
+                    ));
+                }
+                let member = self
+                    .members
+                    .remove(&target)
+                    .ok_or_else(|| refuse(ErrorCode::NotFound, "no such participant"))?;
+                self.removed
+                    .insert(target.clone(), member.participant.name.clone());
+                for c in member.conns {
+                    self.conns.remove(&c);
+                    self.close(c, close_code::REMOVED, "a host removed you from this room");
+                }
+                if member.presence != Presence::Waiting {
+                    let everyone = self.present_conns();
+                    self.send(everyone, ServerMessage::Left { id: target.clone() });
+                }
+                self.host_view();
+                self.audit(who, "participant_removed", target.to_string());
+                self.save(store);
+            }
+            ClientMessage::Allow { who: target } => {
+                need(Permission::RemoveOthers)?;
+                self.removed
+                    .remove(&target)
+                    .ok_or_else(|| refuse(ErrorCode::NotFound, "not removed"))?;
+                self.host_view();
+                self.audit(who, "participant_allowed", target.to_string());
+                self.save(store);
+            }
+            ClientMessage::SetRole { who: target, role } => {
+                need(Permission::ChangeRoles)?;
+                let member = self
+                    .members
+                    .get(&target)
+                    .ok_or_else(|| refuse(ErrorCode::NotFound, "no such participant"))?;
+                if member.participant.guest && role == RoomRole::Host {
+                    return Err(refuse(ErrorCode::Conflict, "guests cannot be hosts"));
+                }
+                let hosts = self
+                    .members
+                    .values()
+                    .filter(|m| m.participant.role == RoomRole::Host)
+                    .count();
+                if member.participant.role == RoomRole::Host && role != RoomRole::Host && hosts <= 1
+                {
+                    return Err(refuse(
+                        ErrorCode::Conflict,
+                        "a room keeps at least one host",
+                    ));
+                }
+                self.update(&target, |p| p.role = role, store)?;
+                if let Some(user) = target.as_str().strip_prefix("u-") {
+                    self.outputs.push_back(Output::PersistRole {
+                        user: user.to_owned(),
+                        role,
+                    });
+                }
+                self.audit(who, "role_changed", target.to_string());
+                if role == RoomRole::Host {
+                    self.host_view();
+                }
+            }
+            ClientMessage::Lock { locked } => {
+                need(Permission::LockRoom)?;
+                self.locked = locked;
+                let everyone = self.present_conns();
+                let room = self.room_state();
+                self.send(everyone, ServerMessage::Room { room });
+                self.outputs.push_back(Output::PersistLock(locked));
+                self.audit(
+                    who,
+                    if locked {
+                        "room_locked"
+                    } else {
+                        "room_unlocked"
+                    },
+                    String::new(),
+                );
+                self.save(store);
+            }
+            ClientMessage::Admit { who: target } => {
+                need(Permission::AdmitFromLobby)?;
+                let member = self
+                    .members
+                    .get_mut(&target)
+                    .filter(|m| m.presence == Presence::Waiting);
+                let member = member
+                    .ok_or_else(|| refuse(ErrorCode::NotFound, "nobody by that id is waiting"))?;
+                member.presence = Presence::Present;
+                let participant = member.participant.clone();
+                let conns: Vec<ConnId> = member.conns.iter().copied().collect();
+                let others: Vec<ConnId> = self
+                    .present_conns()
+                    .into_iter()
+                    .filter(|c| !conns.contains(c))
+                    .collect();
+                self.send(others, ServerMessage::Joined { participant });
+                self.welcome(conns, &target, None, store);
+                self.host_view();
+                self.audit(who, "lobby_admitted", target.to_string());
+                self.save(store);
+            }
+            ClientMessage::Deny { who: target } => {
+                need(Permission::AdmitFromLobby)?;
+                let waiting = self
+                    .members
+                    .get(&target)
+                    .is_some_and(|m| m.presence == Presence::Waiting);
+                if !waiting {
+                    return Err(refuse(ErrorCode::NotFound, "nobody by that id is waiting"));
+                }
+                for c in self.conns_of(&target) {
+                    self.conns.remove(&c);
+                    self.close(c, close_code::DENIED, "a host did not let you in");
+                }
+                self.members.remove(&target);
+                self.host_view();
+                self.audit(who, "lobby_denied", target.to_string());
+                self.save(store);
+            }
+            ClientMessage::End => {
+                need(Permission::EndMeeting)?;
+                self.ended = true;
+                let all: Vec<ConnId> = self.conns.keys().copied().collect();
+                for c in all {
+                    self.close(c, close_code::ENDED, "a host ended the meeting");
+                }
+                self.conns.clear();
+                self.members.clear();
+                self.outputs.push_back(Output::PersistEnded);
+                self.audit(who, "room_ended", String::new());
+                self.save(store);
+            }
+        }
+        Ok(())
+    }
+
+    /// Who receives `message`: everyone present, or the two parties of a
+    /// direct message.
+    fn audience(&self, message: &ChatMessage) -> Vec<ConnId> {
+        match &message.to {
+            None => self.present_conns(),
+            Some(to) => {
+                let mut conns = self.conns_of(&message.from);
+                conns.extend(self.conns_of(to));
+                conns
+            }
+        }
+    }
+
+    /// Message `seq` if `who` may see it.
+    fn visible(
+        &self,
+        who: &ParticipantId,
+        seq: u64,
+        store: &impl Store,
+    ) -> Result<ChatMessage, ServerMessage> {
+        store
+            .get(seq)
+            .filter(|m| m.to.is_none() || &m.from == who || m.to.as_ref() == Some(who))
+            .ok_or_else(|| refuse(ErrorCode::NotFound, "no such message"))
+    }
+
+    /// Changes a present or away member and tells everyone.
+    fn update(
+        &mut self,
+        id: &ParticipantId,
+        change: impl FnOnce(&mut Participant),
+        store: &mut impl Store,
+    ) -> Result<(), ServerMessage> {
+        let member = self
+            .members
+            .get_mut(id)
+            .filter(|m| m.presence != Presence::Waiting)
+            .ok_or_else(|| refuse(ErrorCode::NotFound, "no such participant"))?;
+        change(&mut member.participant);
+        let participant = member.participant.clone();
+        let everyone = self.present_conns();
+        self.send(everyone, ServerMessage::Updated { participant });
+        self.save(store);
+        Ok(())
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const A: ConnId = ConnId(1);
-
-    fn drain(room: &mut Room) -> Vec<Output> {
-        std::iter::from_fn(|| room.poll_output()).collect()
+impl Default for Room {
+    fn default() -> Self {
+        Self::new()
     }
+}
 
-    fn say(text: &str) -> String {
-        ClientMessage::Say { text: text.into() }.encode()
+fn checked_text(text: String) -> Result<String, ServerMessage> {
+    if text.trim().is_empty() {
+        return Err(refuse(ErrorCode::Empty, "message is empty"));
     }
-
-    #[test]
-    fn join_is_welcomed_with_history() {
-        let mut room = Room::new(1);
-        let old = Said {
-            seq: 1,
-            text: "earlier".into(),
-            at_ms: 5,
-        };
-        room.handle_join(A, vec![old.clone()]);
-        let out = drain(&mut room);
-        assert_eq!(
-            out,
-            vec![Output::Send(
-                A,
-                ServerMessage::Welcome {
-                    protocol: 1,
-                    history: vec![old]
-                }
-            )]
-        );
-    }
-
-    #[test]
-    fn a_message_is_stored_then_broadcast_in_sequence() {
-        let mut room = Room::new(41);
-        room.handle_frame(A, Frame::Text(&say("hello")), 1000);
-        room.handle_frame(A, Frame::Text(&say("<b>again</b>")), 1001);
-        let first = Said {
-            seq: 42,
-            text: "hello".into(),
-            at_ms: 1000,
-        };
-        let second = Said {
-            seq: 43,
-            text: "<b>again</b>".into(),
-            at_ms: 1001,
-        };
-        assert_eq!(
-            drain(&mut room),
-            vec![
-                Output::Store(first.clone()),
-                Output::Broadcast(ServerMessage::Said(first)),
-                Output::Store(second.clone()),
-                Output::Broadcast(ServerMessage::Said(second)),
-            ]
-        );
-    }
-
-    fn refused(frame: Frame<'_>) -> ErrorCode {
-        let mut room = Room::new(0);
-        room.handle_frame(A, frame, 0);
-        match drain(&mut room).as_slice() {
-            [Output::Send(ConnId(1), ServerMessage::Error { code, .. })] => *code,
-            other => panic!("expected one error, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn bad_input_is_refused_and_nothing_is_stored() {
-        assert_eq!(refused(Frame::Text("{not json")), ErrorCode::Malformed);
-        assert_eq!(
-            refused(Frame::Text(r#"{"type":"nope"}"#)),
-            ErrorCode::Malformed
-        );
-        assert_eq!(refused(Frame::Binary(3)), ErrorCode::Malformed);
-        assert_eq!(refused(Frame::Text(&say("   \n"))), ErrorCode::Empty);
-        assert_eq!(
-            refused(Frame::Text(&say(&"é".repeat(MAX_TEXT_CHARS + 1)))),
-            ErrorCode::TooLong
-        );
-    }
-
-    #[test]
-    fn a_refusal_does_not_consume_a_sequence_number() {
-        let mut room = Room::new(0);
-        room.handle_frame(A, Frame::Text("garbage"), 0);
-        room.handle_frame(A, Frame::Text(&say("ok")), 0);
-        let stored: Vec<u64> = drain(&mut room)
-            .into_iter()
-            .filter_map(|o| match o {
-                Output::Store(s) => Some(s.seq),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(stored, vec![1]);
-    }
-
-    #[test]
-    fn an_oversized_frame_closes_only_that_connection() {
-        let mut room = Room::new(0);
-        let big = say(&"x".repeat(MAX_FRAME_BYTES));
-        room.handle_frame(A, Frame::Text(&big), 0);
-        room.handle_frame(ConnId(2), Frame::Binary(MAX_FRAME_BYTES + 1), 0);
-        let out = drain(&mut room);
-        assert!(matches!(
-            out[0],
-            Output::Close {
-                conn: A,
-                code: close_code::MESSAGE_TOO_BIG,
-                ..
-            }
+    if text.chars().count() > MAX_TEXT_CHARS {
+        return Err(refuse(
+            ErrorCode::TooLong,
+            format!("message is longer than {MAX_TEXT_CHARS} characters"),
         ));
-        assert!(matches!(
-            out[1],
-            Output::Close {
-                conn: ConnId(2),
-                ..
-            }
-        ));
-        assert_eq!(out.len(), 2);
     }
+    Ok(text)
 }

@@ -43,6 +43,10 @@ pub enum Permission {
     EditRoom,
     /// Create and revoke invites.
     ManageInvites,
+    /// Delete other people's chat messages.
+    ModerateChat,
+    /// Lower someone else's raised hand.
+    LowerHands,
     // Across the deployment.
     /// Create rooms.
     CreateRooms,
@@ -75,6 +79,8 @@ pub const ALL_PERMISSIONS: &[Permission] = &[
     Permission::EndMeeting,
     Permission::EditRoom,
     Permission::ManageInvites,
+    Permission::ModerateChat,
+    Permission::LowerHands,
     Permission::CreateRooms,
     Permission::SeeAllRooms,
     Permission::ManageUsers,
@@ -178,6 +184,8 @@ const HOST: &[Permission] = &[
     EndMeeting,
     EditRoom,
     ManageInvites,
+    ModerateChat,
+    LowerHands,
 ];
 
 const MEMBER: &[Permission] = &[CreateRooms];
@@ -198,6 +206,8 @@ const ADMIN: &[Permission] = &[
     EndMeeting,
     EditRoom,
     ManageInvites,
+    ModerateChat,
+    LowerHands,
 ];
 
 /// The role table: what each role may do.
@@ -277,6 +287,8 @@ mod tests {
     }
 
     const HOST_ONLY: &[Permission] = &[
+        ModerateChat,
+        LowerHands,
         MuteOthers,
         RemoveOthers,
         ChangeRoles,

@@ -98,6 +98,11 @@ slug_id!(
     InviteId
 );
 slug_id!(
+    /// A participant of a room: `u-<user id>` for an account, `g-<guest id>`
+    /// for a guest. Stable across reconnects.
+    ParticipantId
+);
+slug_id!(
     /// A deployment region of media nodes (`eu-west`, `us-east`, `local`).
     Region
 );

@@ -21,4 +21,4 @@ pub mod id;
 pub mod node;
 pub mod room;
 
-pub use id::{IdError, InviteId, NodeId, Region, RoomId, UserId};
+pub use id::{IdError, InviteId, NodeId, ParticipantId, Region, RoomId, UserId};
