@@ -174,11 +174,21 @@ pub struct Room {
     outputs: VecDeque<Output>,
 }
 
-fn refuse(code: ErrorCode, message: impl Into<String>) -> ServerMessage {
-    ServerMessage::Error {
-        code,
-        message: message.into(),
+/// A refused client message, sent back as [`ServerMessage::Error`].
+#[derive(Debug)]
+struct Refusal(ErrorCode, String);
+
+impl From<Refusal> for ServerMessage {
+    fn from(r: Refusal) -> Self {
+        ServerMessage::Error {
+            code: r.0,
+            message: r.1,
+        }
     }
+}
+
+fn refuse(code: ErrorCode, message: impl Into<String>) -> Refusal {
+    Refusal(code, message.into())
 }
 
 /// The actor string of the audit log for a participant id.
@@ -331,9 +341,9 @@ impl Room {
             .collect()
     }
 
-    fn send(&mut self, to: Vec<ConnId>, msg: ServerMessage) {
+    fn send(&mut self, to: Vec<ConnId>, msg: impl Into<ServerMessage>) {
         if !to.is_empty() {
-            self.outputs.push_back(Output::Send(to, msg));
+            self.outputs.push_back(Output::Send(to, msg.into()));
         }
     }
 
@@ -639,7 +649,9 @@ impl Room {
         };
         let msg = match ClientMessage::decode(text) {
             Ok(msg) => msg,
-            Err(e) => return self.send(vec![conn], refuse(ErrorCode::Malformed, e.to_string())),
+            Err(e) => {
+                return self.send(vec![conn], refuse(ErrorCode::Malformed, e.to_string()));
+            }
         };
         let (role, presence) = match self.members.get(&who) {
             Some(m) => (m.participant.role, m.presence),
@@ -656,8 +668,8 @@ impl Room {
             room: Some(role),
         };
         let result = self.apply(&who, grants, msg, conn, now_ms, store);
-        if let Err(error) = result {
-            self.send(vec![conn], error);
+        if let Err(refusal) = result {
+            self.send(vec![conn], refusal);
         }
     }
 
@@ -669,7 +681,7 @@ impl Room {
         conn: ConnId,
         now_ms: i64,
         store: &mut impl Store,
-    ) -> Result<(), ServerMessage> {
+    ) -> Result<(), Refusal> {
         let need = |p: Permission| {
             access::check(grants, p).map_err(|d| refuse(ErrorCode::Forbidden, d.to_string()))
         };
@@ -932,7 +944,7 @@ impl Room {
         who: &ParticipantId,
         seq: u64,
         store: &impl Store,
-    ) -> Result<ChatMessage, ServerMessage> {
+    ) -> Result<ChatMessage, Refusal> {
         store
             .get(seq)
             .filter(|m| m.to.is_none() || &m.from == who || m.to.as_ref() == Some(who))
@@ -945,7 +957,7 @@ impl Room {
         id: &ParticipantId,
         change: impl FnOnce(&mut Participant),
         store: &mut impl Store,
-    ) -> Result<(), ServerMessage> {
+    ) -> Result<(), Refusal> {
         let member = self
             .members
             .get_mut(id)
@@ -966,7 +978,7 @@ impl Default for Room {
     }
 }
 
-fn checked_text(text: String) -> Result<String, ServerMessage> {
+fn checked_text(text: String) -> Result<String, Refusal> {
     if text.trim().is_empty() {
         return Err(refuse(ErrorCode::Empty, "message is empty"));
     }

@@ -1,29 +1,61 @@
-//! The workerd adapter for [`crate::room::Room`]: hibernating WebSockets and
-//! SQLite storage. Decode, feed the core, persist, send; no room logic here.
+//! The workerd adapter for [`crate::room::Room`]: hibernating WebSockets, the
+//! object's SQLite (messages and a state snapshot), alarms for the presence
+//! grace period, and D1 for what the accounts database must know (audit log,
+//! roles, lock, end). Decode, feed the core, persist, send; no room logic.
 
 use std::cell::RefCell;
 
-use protocol::room::{HISTORY_ON_JOIN, Said, close_code};
+use protocol::room::{ChatMessage, IDENTITY_HEADER, Identity, close_code};
+use protocol::{ParticipantId, RoomId};
 use serde::{Deserialize, Serialize};
+use worker::wasm_bindgen::JsValue;
 use worker::{
-    DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State, WebSocket,
-    WebSocketIncomingMessage, WebSocketPair, durable_object,
+    DurableObject, Env, Request, Response, Result, ScheduledTime, SqlStorage, SqlStorageValue,
+    State, WebSocket, WebSocketIncomingMessage, WebSocketPair, durable_object, js_sys,
 };
 
-use crate::room::{self, ConnId, Frame, Output};
+use crate::room::{self, ConnId, Frame, Output, Snapshot, StoreError};
 
 /// What each socket carries through hibernation.
 #[derive(Serialize, Deserialize)]
 struct Attachment {
     conn: u64,
+    who: ParticipantId,
 }
 
-/// A stored message row.
 #[derive(Deserialize)]
 struct MessageRow {
     seq: i64,
+    from_id: String,
+    from_name: String,
+    to_id: Option<String>,
     text: String,
     at_ms: i64,
+    edited_ms: Option<i64>,
+    deleted: i64,
+}
+
+impl MessageRow {
+    fn into_message(self) -> Option<ChatMessage> {
+        Some(ChatMessage {
+            seq: u64::try_from(self.seq).ok()?,
+            from: ParticipantId::parse(&self.from_id).ok()?,
+            from_name: self.from_name,
+            to: match self.to_id {
+                Some(t) => Some(ParticipantId::parse(&t).ok()?),
+                None => None,
+            },
+            text: self.text,
+            at_ms: self.at_ms,
+            edited_ms: self.edited_ms,
+            deleted: self.deleted != 0,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct Value {
+    value: String,
 }
 
 #[derive(Deserialize)]
@@ -31,28 +63,184 @@ struct LastSeq {
     last: i64,
 }
 
+/// The room's SQLite as the core's [`room::Store`].
+struct SqlStore(SqlStorage);
+
+const COLUMNS: &str = "seq, from_id, from_name, to_id, text, at_ms, edited_ms, deleted";
+const VISIBLE: &str = "(to_id IS NULL OR from_id = ?1 OR to_id = ?1)";
+
+fn opt(s: Option<&ParticipantId>) -> SqlStorageValue {
+    s.map_or(SqlStorageValue::Null, |p| p.as_str().into())
+}
+
+impl SqlStore {
+    fn rows(&self, sql: &str, args: Vec<SqlStorageValue>) -> Vec<ChatMessage> {
+        let rows: Vec<MessageRow> = self
+            .0
+            .exec(sql, args)
+            .and_then(|c| c.to_array())
+            .unwrap_or_default();
+        rows.into_iter()
+            .filter_map(MessageRow::into_message)
+            .collect()
+    }
+
+    fn write(&self, sql: &str, m: &ChatMessage) -> std::result::Result<(), StoreError> {
+        let args: Vec<SqlStorageValue> = vec![
+            (m.seq as i64).into(),
+            m.from.as_str().into(),
+            m.from_name.as_str().into(),
+            opt(m.to.as_ref()),
+            m.text.as_str().into(),
+            m.at_ms.into(),
+            m.edited_ms
+                .map_or(SqlStorageValue::Null, SqlStorageValue::from),
+            i64::from(m.deleted).into(),
+        ];
+        self.0
+            .exec(sql, args)
+            .map(|_| ())
+            .map_err(|e| StoreError(e.to_string()))
+    }
+}
+
+impl room::Store for SqlStore {
+    fn append(&mut self, m: &ChatMessage) -> std::result::Result<(), StoreError> {
+        self.write(
+            &format!("INSERT INTO messages ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+            m,
+        )
+    }
+
+    fn replace(&mut self, m: &ChatMessage) -> std::result::Result<(), StoreError> {
+        self.write(
+            &format!("REPLACE INTO messages ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+            m,
+        )
+    }
+
+    fn get(&self, seq: u64) -> Option<ChatMessage> {
+        self.rows(
+            &format!("SELECT {COLUMNS} FROM messages WHERE seq = ?"),
+            vec![(seq as i64).into()],
+        )
+        .pop()
+    }
+
+    fn after(&self, viewer: &ParticipantId, after: u64, limit: usize) -> Vec<ChatMessage> {
+        self.rows(
+            &format!(
+                "SELECT {COLUMNS} FROM messages WHERE {VISIBLE} AND seq > ?2 ORDER BY seq LIMIT ?3"
+            ),
+            vec![
+                viewer.as_str().into(),
+                (after.min(i64::MAX as u64) as i64).into(),
+                (limit as i64).into(),
+            ],
+        )
+    }
+
+    fn before(&self, viewer: &ParticipantId, before: u64, limit: usize) -> Vec<ChatMessage> {
+        let mut rows = self.rows(
+            &format!("SELECT {COLUMNS} FROM messages WHERE {VISIBLE} AND seq < ?2 ORDER BY seq DESC LIMIT ?3"),
+            vec![viewer.as_str().into(), (before.min(i64::MAX as u64) as i64).into(), (limit as i64).into()],
+        );
+        rows.reverse();
+        rows
+    }
+
+    fn save(&mut self, snapshot: &Snapshot) -> std::result::Result<(), StoreError> {
+        let json = serde_json::to_string(snapshot).map_err(|e| StoreError(e.to_string()))?;
+        self.0
+            .exec(
+                "REPLACE INTO meta (key, value) VALUES ('state', ?)",
+                vec![json.into()],
+            )
+            .map(|_| ())
+            .map_err(|e| StoreError(e.to_string()))
+    }
+}
+
 /// The Room Durable Object class exported to workerd.
 #[durable_object]
 pub struct Room {
     state: State,
+    env: Env,
     /// The room's logic, rebuilt from storage whenever the object wakes;
     /// `None` if storage failed then, so the room refuses work rather than
-    /// numbering messages wrongly.
+    /// lose or misnumber anything.
     core: Option<RefCell<room::Room>>,
-    /// Next connection id; starts above every id still attached to a live
-    /// socket, so ids stay unique across hibernation.
+    /// Next connection id; above every id still attached to a live socket.
     next_conn: RefCell<u64>,
+    /// This room's id in the accounts database, learnt from the first
+    /// identity and kept in `meta`.
+    room_id: RefCell<Option<String>>,
 }
 
 fn conn_tag(conn: ConnId) -> String {
     format!("c{}", conn.0)
 }
 
-fn conn_of(ws: &WebSocket) -> Option<ConnId> {
-    ws.deserialize_attachment::<Attachment>()
-        .ok()
-        .flatten()
-        .map(|a| ConnId(a.conn))
+fn attachment(ws: &WebSocket) -> Option<Attachment> {
+    ws.deserialize_attachment::<Attachment>().ok().flatten()
+}
+
+fn now_ms() -> i64 {
+    worker::Date::now().as_millis() as i64
+}
+
+fn meta(sql: &SqlStorage, key: &str) -> Option<String> {
+    let rows: Vec<Value> = sql
+        .exec("SELECT value FROM meta WHERE key = ?", vec![key.into()])
+        .and_then(|c| c.to_array())
+        .ok()?;
+    rows.into_iter().next().map(|v| v.value)
+}
+
+fn open(state: &State) -> Result<(room::Room, Option<String>, u64)> {
+    let sql = state.storage().sql();
+    sql.exec(
+        "CREATE TABLE IF NOT EXISTS messages (
+            seq INTEGER PRIMARY KEY,
+            from_id TEXT NOT NULL,
+            from_name TEXT NOT NULL,
+            to_id TEXT,
+            text TEXT NOT NULL,
+            at_ms INTEGER NOT NULL,
+            edited_ms INTEGER,
+            deleted INTEGER NOT NULL DEFAULT 0
+        )",
+        None,
+    )?;
+    sql.exec(
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        None,
+    )?;
+    let last = sql
+        .exec("SELECT COALESCE(MAX(seq), 0) AS last FROM messages", None)?
+        .one::<LastSeq>()?
+        .last;
+    let snapshot = match meta(&sql, "state") {
+        Some(json) => {
+            serde_json::from_str(&json).map_err(|e| worker::Error::RustError(e.to_string()))?
+        }
+        None => Snapshot {
+            max_participants: 100,
+            ..Snapshot::default()
+        },
+    };
+    let attached: Vec<Attachment> = state
+        .get_websockets()
+        .iter()
+        .filter_map(attachment)
+        .collect();
+    let next_conn = attached.iter().map(|a| a.conn + 1).max().unwrap_or(1);
+    let conns: Vec<(ConnId, ParticipantId)> = attached
+        .into_iter()
+        .map(|a| (ConnId(a.conn), a.who))
+        .collect();
+    let core = room::Room::restore(snapshot, u64::try_from(last).unwrap_or(0), &conns, now_ms());
+    Ok((core, meta(&sql, "room_id"), next_conn))
 }
 
 impl Room {
@@ -62,109 +250,156 @@ impl Room {
             .ok_or_else(|| worker::Error::RustError("room storage is unavailable".into()))
     }
 
-    fn sql(&self) -> SqlStorage {
-        self.state.storage().sql()
+    fn store(&self) -> SqlStore {
+        SqlStore(self.state.storage().sql())
     }
 
-    fn history(&self) -> Result<Vec<Said>> {
-        let rows: Vec<MessageRow> = self
-            .sql()
-            .exec(
-                "SELECT seq, text, at_ms FROM (SELECT * FROM messages ORDER BY seq DESC LIMIT ?) ORDER BY seq",
-                vec![SqlStorageValue::from(HISTORY_ON_JOIN as i64)],
-            )?
-            .to_array()?;
-        Ok(rows
-            .into_iter()
-            .map(|r| Said {
-                seq: r.seq as u64,
-                text: r.text,
-                at_ms: r.at_ms,
-            })
-            .collect())
+    /// Runs `f` on the core with storage, then carries out every output.
+    async fn step(&self, f: impl FnOnce(&mut room::Room, &mut SqlStore)) -> Result<()> {
+        {
+            let mut core = self.core()?.borrow_mut();
+            f(&mut core, &mut self.store());
+        }
+        self.drain().await?;
+        let due = self.core()?.borrow().poll_timeout();
+        if let Some(at) = due {
+            let date = js_sys::Date::new(&JsValue::from_f64(at as f64));
+            self.state
+                .storage()
+                .set_alarm(ScheduledTime::new(date))
+                .await?;
+        }
+        Ok(())
     }
 
-    /// Carries out every pending output of the core, in order.
-    fn drain(&self) -> Result<()> {
+    async fn drain(&self) -> Result<()> {
         loop {
             let next = self.core()?.borrow_mut().poll_output();
             let Some(output) = next else { return Ok(()) };
             match output {
-                Output::Store(said) => {
-                    self.sql().exec(
-                        "INSERT INTO messages (seq, text, at_ms) VALUES (?, ?, ?)",
-                        vec![
-                            (said.seq as i64).into(),
-                            said.text.into(),
-                            said.at_ms.into(),
-                        ],
-                    )?;
-                }
-                Output::Send(conn, msg) => {
-                    for ws in self.state.get_websockets_with_tag(&conn_tag(conn)) {
-                        // A socket that closed meanwhile is not the room's failure.
-                        let _ = ws.send_with_str(msg.encode());
-                    }
-                }
-                Output::Broadcast(msg) => {
+                Output::Send(to, msg) => {
                     let frame = msg.encode();
-                    for ws in self.state.get_websockets() {
-                        let _ = ws.send_with_str(&frame);
+                    for conn in to {
+                        for ws in self.state.get_websockets_with_tag(&conn_tag(conn)) {
+                            // A socket that closed meanwhile is not the room's failure.
+                            let _ = ws.send_with_str(&frame);
+                        }
                     }
                 }
                 Output::Close { conn, code, reason } => {
                     for ws in self.state.get_websockets_with_tag(&conn_tag(conn)) {
-                        let _ = ws.close(Some(code), Some(reason));
+                        let _ = ws.close(Some(code), Some(&reason));
                     }
+                }
+                Output::Audit {
+                    actor,
+                    action,
+                    target,
+                } => {
+                    let room = self.room_id.borrow().clone().unwrap_or_default();
+                    let detail = serde_json::json!({ "room": room }).to_string();
+                    let target: JsValue = if target.is_empty() {
+                        room.as_str().into()
+                    } else {
+                        target.into()
+                    };
+                    self.d1(
+                        "INSERT INTO audit_log (at_ms, actor, action, target, ip, detail) VALUES (?1, ?2, ?3, ?4, NULL, ?5)",
+                        vec![JsValue::from_f64(now_ms() as f64), actor.into(), action.into(), target, detail.into()],
+                    )
+                    .await?;
+                }
+                Output::PersistRole { user, role } => {
+                    let role = match role {
+                        protocol::access::RoomRole::Host => "host",
+                        protocol::access::RoomRole::Participant => "participant",
+                    };
+                    self.d1_room(
+                        "INSERT INTO room_roles (room_id, user_id, role) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (room_id, user_id) DO UPDATE SET role = ?3",
+                        vec![user.into(), role.into()],
+                    )
+                    .await?;
+                }
+                Output::PersistLock(locked) => {
+                    self.d1_room(
+                        "UPDATE rooms SET locked = ?2 WHERE id = ?1",
+                        vec![JsValue::from_f64(f64::from(u8::from(locked)))],
+                    )
+                    .await?;
+                }
+                Output::PersistEnded => {
+                    self.d1_room(
+                        "UPDATE rooms SET ended_ms = ?2 WHERE id = ?1 AND ended_ms IS NULL",
+                        vec![JsValue::from_f64(now_ms() as f64)],
+                    )
+                    .await?;
                 }
             }
         }
     }
+
+    async fn d1(&self, sql: &str, args: Vec<JsValue>) -> Result<()> {
+        self.env.d1("DB")?.prepare(sql).bind(&args)?.run().await?;
+        Ok(())
+    }
+
+    /// A D1 statement whose `?1` is this room's id.
+    async fn d1_room(&self, sql: &str, mut args: Vec<JsValue>) -> Result<()> {
+        let Some(room) = self.room_id.borrow().clone() else {
+            return Ok(());
+        };
+        args.insert(0, room.into());
+        self.d1(sql, args).await
+    }
 }
 
 impl DurableObject for Room {
-    fn new(state: State, _env: Env) -> Self {
-        let sql = state.storage().sql();
-        // Schema of the room's own SQLite; idempotent, runs on every wake.
-        let created = sql.exec(
-            "CREATE TABLE IF NOT EXISTS messages (
-                seq INTEGER PRIMARY KEY,
-                text TEXT NOT NULL,
-                at_ms INTEGER NOT NULL
-            )",
-            None,
-        );
-        let last_seq = created
-            .and_then(|_| sql.exec("SELECT COALESCE(MAX(seq), 0) AS last FROM messages", None))
-            .and_then(|c| c.one::<LastSeq>())
-            .map(|r| r.last as u64);
-        let core = match last_seq {
-            Ok(n) => Some(RefCell::new(room::Room::new(n))),
+    fn new(state: State, env: Env) -> Self {
+        let (core, room_id, next_conn) = match open(&state) {
+            Ok((core, room_id, next)) => (Some(RefCell::new(core)), room_id, next),
             Err(e) => {
                 worker::console_error!("room storage failed: {e}");
-                None
+                (None, None, 1)
             }
         };
-        let next_conn = state
-            .get_websockets()
-            .iter()
-            .filter_map(conn_of)
-            .map(|c| c.0 + 1)
-            .max();
         Self {
             state,
+            env,
             core,
-            next_conn: RefCell::new(next_conn.unwrap_or(1)),
+            next_conn: RefCell::new(next_conn),
+            room_id: RefCell::new(room_id),
         }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
+        // Only the worker reaches this object, and it sets the identity
+        // header from a verified session; a request without it is refused.
+        let identity: Option<Identity> = req
+            .headers()
+            .get(IDENTITY_HEADER)?
+            .and_then(|h| serde_json::from_str(&h).ok());
+        let Some(identity) = identity else {
+            return Response::error("missing identity", 400);
+        };
         let upgrade = req.headers().get("Upgrade")?.unwrap_or_default();
         if !upgrade.eq_ignore_ascii_case("websocket") {
             return Response::error("expected a WebSocket upgrade", 426);
         }
-        let core = self.core()?;
-        let history = self.history()?;
+        self.core()?;
+        let after: Option<u64> = req
+            .url()?
+            .query_pairs()
+            .find(|(k, _)| k == "after")
+            .and_then(|(_, v)| v.parse().ok());
+        if self.room_id.borrow().is_none() {
+            let room: &RoomId = &identity.room;
+            self.state.storage().sql().exec(
+                "REPLACE INTO meta (key, value) VALUES ('room_id', ?)",
+                vec![room.as_str().into()],
+            )?;
+            *self.room_id.borrow_mut() = Some(room.to_string());
+        }
         let pair = WebSocketPair::new()?;
         let conn = {
             let mut next = self.next_conn.borrow_mut();
@@ -172,12 +407,15 @@ impl DurableObject for Room {
             *next += 1;
             conn
         };
-        let tag = conn_tag(conn);
-        self.state.accept_websocket_with_tags(&pair.server, &[&tag]);
-        pair.server
-            .serialize_attachment(Attachment { conn: conn.0 })?;
-        core.borrow_mut().handle_join(conn, history);
-        self.drain()?;
+        self.state
+            .accept_websocket_with_tags(&pair.server, &[&conn_tag(conn)]);
+        pair.server.serialize_attachment(Attachment {
+            conn: conn.0,
+            who: identity.id.clone(),
+        })?;
+        let now = now_ms();
+        self.step(|core, store| core.handle_connect(conn, identity, after, now, store))
+            .await?;
         Response::from_websocket(pair.client)
     }
 
@@ -186,29 +424,25 @@ impl DurableObject for Room {
         ws: WebSocket,
         message: WebSocketIncomingMessage,
     ) -> Result<()> {
-        let Some(conn) = conn_of(&ws) else {
+        let Some(a) = attachment(&ws) else {
             let _ = ws.close(Some(close_code::INTERNAL_ERROR), Some("unknown connection"));
             return Ok(());
         };
-        let now_ms = worker::Date::now().as_millis() as i64;
-        {
-            let mut core = match self.core() {
-                Ok(core) => core.borrow_mut(),
-                Err(e) => {
-                    let _ = ws.close(Some(close_code::INTERNAL_ERROR), Some("room unavailable"));
-                    return Err(e);
-                }
-            };
-            match &message {
-                WebSocketIncomingMessage::String(text) => {
-                    core.handle_frame(conn, Frame::Text(text), now_ms)
-                }
-                WebSocketIncomingMessage::Binary(bytes) => {
-                    core.handle_frame(conn, Frame::Binary(bytes.len()), now_ms)
-                }
-            }
+        if self.core.is_none() {
+            let _ = ws.close(Some(close_code::INTERNAL_ERROR), Some("room unavailable"));
+            return Ok(());
         }
-        self.drain()
+        let conn = ConnId(a.conn);
+        let now = now_ms();
+        self.step(|core, store| match &message {
+            WebSocketIncomingMessage::String(text) => {
+                core.handle_frame(conn, Frame::Text(text), now, store)
+            }
+            WebSocketIncomingMessage::Binary(bytes) => {
+                core.handle_frame(conn, Frame::Binary(bytes.len()), now, store)
+            }
+        })
+        .await
     }
 
     async fn websocket_close(
@@ -218,12 +452,27 @@ impl DurableObject for Room {
         _reason: String,
         _clean: bool,
     ) -> Result<()> {
-        // Complete the closing handshake; the runtime forgets the socket.
-        let _ = ws.close(Some(close_code::NORMAL), Some("closed"));
+        if let Some(a) = attachment(&ws) {
+            let now = now_ms();
+            self.step(|core, store| core.handle_disconnect(ConnId(a.conn), now, store))
+                .await?;
+        }
         Ok(())
     }
 
-    async fn websocket_error(&self, _ws: WebSocket, _error: worker::Error) -> Result<()> {
+    async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
+        if let Some(a) = attachment(&ws) {
+            let now = now_ms();
+            self.step(|core, store| core.handle_disconnect(ConnId(a.conn), now, store))
+                .await?;
+        }
         Ok(())
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        let now = now_ms();
+        self.step(|core, store| core.handle_tick(now, store))
+            .await?;
+        Response::ok("ok")
     }
 }

@@ -1,5 +1,6 @@
 //! The room state machine, driven deterministically: sockets are ids, time is
 //! a number, storage is a vector.
+#![allow(clippy::unwrap_used)] // a test harness: a failed unwrap is a failed test
 
 use std::collections::HashMap;
 
@@ -97,6 +98,7 @@ impl Sim {
 
     fn identity(&self, id: &str, role: RoomRole) -> Identity {
         Identity {
+            room: protocol::RoomId::parse("r1").unwrap(),
             id: pid(id),
             name: format!("name of {id}"),
             role,

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ParticipantId;
+
 use crate::access::RoomRole;
 
 /// Version of the room protocol; bumped on any incompatible change.
@@ -337,6 +338,8 @@ impl ServerMessage {
 /// the upgrade request (header [`IDENTITY_HEADER`]). Never from the client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
+    /// The room.
+    pub room: crate::RoomId,
     /// Stable participant id.
     pub id: ParticipantId,
     /// Display name.

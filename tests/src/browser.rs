@@ -44,6 +44,7 @@ impl Browser {
     /// Starts chromedriver and a fresh Chromium profile. `log_dir` receives
     /// chromedriver's log.
     pub async fn start(paths: &Paths, log_dir: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(log_dir)?;
         let port = crate::free_port();
         let mut cmd = Command::new(paths.chromedriver());
         cmd.arg(format!("--port={port}"))

@@ -4,6 +4,7 @@
 //! Layout:
 //! - [`api`]: a JSON client that keeps its session cookie.
 //! - [`process`]: a child in its own process group, stopped on drop.
+//! - [`room_client`]: a room WebSocket client with a session.
 //! - [`paths`]: where the built artefacts and tools are.
 //! - [`worker`]: `wrangler dev` (workerd with local D1 and Durable Objects) on
 //!   the prebuilt bundle, and D1 migrations.
@@ -18,6 +19,7 @@ pub mod browser;
 pub mod media_node;
 pub mod paths;
 pub mod process;
+pub mod room_client;
 pub mod worker;
 
 use std::net::TcpListener;

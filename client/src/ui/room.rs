@@ -1,38 +1,23 @@
-//! A room: its chat over the room WebSocket. State changes go through
-//! [`crate::chat::ChatLog`].
+//! A room: participants, the lobby and host controls, chat with direct
+//! messages, over the room WebSocket. State changes go through
+//! [`crate::chat::RoomView`]; this file only renders it and sends messages.
+
+use std::time::Duration;
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
-use protocol::RoomId;
-use protocol::room::{ClientMessage, ServerMessage};
+use protocol::access::RoomRole;
+use protocol::room::{ClientMessage, Participant, ServerMessage, Track};
+use protocol::{ParticipantId, RoomId};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
-use crate::chat::ChatLog;
-
-/// The state of the room connection, as shown to the user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Link {
-    Connecting,
-    Connected,
-    Closed,
-}
-
-impl Link {
-    fn label(self) -> &'static str {
-        match self {
-            Link::Connecting => "connecting",
-            Link::Connected => "connected",
-            Link::Closed => "disconnected",
-        }
-    }
-}
+use crate::chat::{RoomView, Standing, is_final};
 
 /// An open room socket and the callbacks it needs kept alive.
 struct RoomSocket {
     ws: WebSocket,
-    _on_open: Closure<dyn FnMut()>,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
     _on_close: Closure<dyn FnMut(CloseEvent)>,
 }
@@ -45,42 +30,69 @@ impl Drop for RoomSocket {
     }
 }
 
-fn room_url(room: &RoomId) -> Option<String> {
+type SocketSlot = StoredValue<Option<RoomSocket>, LocalStorage>;
+
+fn room_url(room: &RoomId, after: Option<u64>) -> Option<String> {
     let location = web_sys::window()?.location();
     let scheme = if location.protocol().ok()? == "https:" {
         "wss"
     } else {
         "ws"
     };
+    let after = after.map(|s| format!("?after={s}")).unwrap_or_default();
     Some(format!(
-        "{scheme}://{}/rooms/{room}/ws",
+        "{scheme}://{}/rooms/{room}/ws{after}",
         location.host().ok()?
     ))
 }
 
-fn open_socket(room: &RoomId, log: RwSignal<ChatLog>, link: RwSignal<Link>) -> Option<RoomSocket> {
-    let ws = WebSocket::new(&room_url(room)?).ok()?;
-    link.set(Link::Connecting);
-    let on_open = Closure::<dyn FnMut()>::new(move || link.set(Link::Connected));
+/// Opens the room socket; on an unexpected close, reconnects after a second
+/// and asks for what it missed.
+fn connect(room: RoomId, view: RwSignal<RoomView>, slot: SocketSlot) {
+    let after = view.with_untracked(RoomView::last_seq);
+    let Some(ws) = room_url(&room, after).and_then(|url| WebSocket::new(&url).ok()) else {
+        view.update(|v| v.standing = Standing::Out("could not open a connection".into()));
+        return;
+    };
+    view.update(|v| v.standing = Standing::Connecting);
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
         let Some(text) = ev.data().as_string() else {
             return;
         };
         match ServerMessage::decode(&text) {
-            Ok(msg) => log.update(|l| l.apply(msg)),
+            Ok(msg) => view.update(|v| v.apply(msg)),
             Err(e) => leptos::logging::warn!("ignoring unreadable server message: {e}"),
         }
     });
-    let on_close =
-        Closure::<dyn FnMut(CloseEvent)>::new(move |_ev: CloseEvent| link.set(Link::Closed));
-    ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+    let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |ev: CloseEvent| {
+        let code = ev.code();
+        if is_final(code) {
+            view.update(|v| {
+                if !matches!(v.standing, Standing::Out(_)) {
+                    v.standing = Standing::Out(format!("disconnected ({code})"));
+                }
+            });
+            return;
+        }
+        view.update(|v| v.standing = Standing::Connecting);
+        let room = room.clone();
+        set_timeout(move || connect(room, view, slot), Duration::from_secs(1));
+    });
     ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-    Some(RoomSocket {
+    slot.set_value(Some(RoomSocket {
         ws,
-        _on_open: on_open,
         _on_message: on_message,
         _on_close: on_close,
+    }));
+}
+
+/// Sends one message on the room socket.
+fn send(slot: SocketSlot, msg: ClientMessage) -> bool {
+    let frame = msg.encode();
+    slot.with_value(|s| {
+        s.as_ref()
+            .is_some_and(|s| s.ws.send_with_str(&frame).is_ok())
     })
 }
 
@@ -98,38 +110,231 @@ pub fn RoomPage() -> impl IntoView {
     }
 }
 
-/// A joined room: its chat.
 #[component]
 fn Room(id: RoomId) -> impl IntoView {
-    let log = RwSignal::new(ChatLog::default());
-    let link = RwSignal::new(Link::Connecting);
-    let draft = RwSignal::new(String::new());
-    let socket = StoredValue::new_local(open_socket(&id, log, link));
-    if socket.with_value(Option::is_none) {
-        link.set(Link::Closed);
+    let view = RwSignal::new(RoomView::default());
+    let slot: SocketSlot = StoredValue::new_local(None);
+    connect(id.clone(), view, slot);
+    on_cleanup(move || slot.set_value(None));
+    let status = move || match view.with(|v| v.standing.clone()) {
+        Standing::Connecting => "connecting".to_owned(),
+        Standing::Waiting => "waiting in the lobby".to_owned(),
+        Standing::In => "connected".to_owned(),
+        Standing::Out(why) => why,
+    };
+    view! {
+        <section class="room" aria-label="Room">
+            <h2>"Room " <span id="room-name">{id.to_string()}</span></h2>
+            <p id="status" class="status" role="status">{status}</p>
+            <Show when=move || view.with(|v| v.standing == Standing::Waiting)>
+                <p id="lobby-wait" class="card">"Waiting for a host to let you in…"</p>
+            </Show>
+            <Show when=move || view.with(|v| v.standing == Standing::In)>
+                <div class="room-panels">
+                    <People state=view socket=slot/>
+                    <Chat state=view socket=slot/>
+                </div>
+            </Show>
+        </section>
     }
-    on_cleanup(move || socket.set_value(None));
-    let send = move || {
-        let text = draft.get();
-        let frame = ClientMessage::Say { text }.encode();
-        let sent = socket.with_value(|s| s.as_ref().map(|s| s.ws.send_with_str(&frame).is_ok()));
-        if sent == Some(true) {
+}
+
+fn role_label(role: RoomRole) -> &'static str {
+    match role {
+        RoomRole::Host => "host",
+        RoomRole::Participant => "participant",
+    }
+}
+
+/// The participants panel with the host menu, and for hosts the lobby.
+#[component]
+fn People(state: RwSignal<RoomView>, socket: SocketSlot) -> impl IntoView {
+    let (view, slot) = (state, socket);
+    let is_host = move || view.with(RoomView::is_host);
+    let my_hand = move || view.with(|v| v.me.as_ref().is_some_and(|m| m.hand_raised));
+    let toggle_hand = move |_| {
+        let msg = if my_hand() {
+            ClientMessage::LowerHand { who: None }
+        } else {
+            ClientMessage::RaiseHand
+        };
+        send(slot, msg);
+    };
+    let locked = move || view.with(|v| v.room.as_ref().is_some_and(|r| r.locked));
+    view! {
+        <aside class="people" aria-label="Participants">
+            <h3>"Participants (" <span id="participant-count">{move || view.with(|v| v.participants.len())}</span> ")"</h3>
+            <button id="raise-hand" type="button" on:click=toggle_hand>
+                {move || if my_hand() { "Lower hand" } else { "Raise hand" }}
+            </button>
+            <ul id="participants">
+                <For
+                    each=move || view.with(|v| v.participants.values().cloned().collect::<Vec<_>>())
+                    key=|p| (p.id.clone(), p.role, p.hand_raised, p.mic_muted, p.camera_muted, p.name.clone())
+                    let:p
+                >
+                    <ParticipantRow p=p state=view socket=slot/>
+                </For>
+            </ul>
+            <Show when=is_host>
+                <div class="host-tools">
+                    <label class="check">
+                        <input id="lock-room" type="checkbox" prop:checked=locked
+                            on:change=move |ev| { send(slot, ClientMessage::Lock { locked: event_target_checked(&ev) }); }/>
+                        "Lock the room"
+                    </label>
+                    <button id="end-meeting" type="button" on:click=move |_| { send(slot, ClientMessage::End); }>
+                        "End meeting for all"
+                    </button>
+                    <h4>"Lobby"</h4>
+                    <ul id="lobby">
+                        {move || view.with(|v| v.waiting.clone()).into_iter().map(|w| {
+                            let (a, d) = (w.id.clone(), w.id.clone());
+                            view! {
+                                <li class="waiting">
+                                    <span class="name">{w.name}</span>
+                                    <button class="admit" type="button" on:click=move |_| { send(slot, ClientMessage::Admit { who: a.clone() }); }>"Admit"</button>
+                                    <button class="deny" type="button" on:click=move |_| { send(slot, ClientMessage::Deny { who: d.clone() }); }>"Deny"</button>
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                    <h4>"Removed"</h4>
+                    <ul id="removed">
+                        {move || view.with(|v| v.removed.clone()).into_iter().map(|r| {
+                            let who = r.id.clone();
+                            view! {
+                                <li>
+                                    <span class="name">{r.name}</span>
+                                    <button class="allow" type="button" on:click=move |_| { send(slot, ClientMessage::Allow { who: who.clone() }); }>"Allow back"</button>
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                </div>
+            </Show>
+        </aside>
+    }
+}
+
+#[component]
+fn ParticipantRow(p: Participant, state: RwSignal<RoomView>, socket: SocketSlot) -> impl IntoView {
+    let (view, slot) = (state, socket);
+    let me = view.with_untracked(|v| v.me.as_ref().map(|m| m.id.clone()));
+    let is_me = me.as_ref() == Some(&p.id);
+    let host_menu = view.with_untracked(RoomView::is_host) && !is_me;
+    let id = p.id.clone();
+    let act = move |msg: ClientMessage| {
+        send(slot, msg);
+    };
+    let (i1, i2, i3, i4, i5) = (id.clone(), id.clone(), id.clone(), id.clone(), id.clone());
+    let promote = if p.role == RoomRole::Host {
+        RoomRole::Participant
+    } else {
+        RoomRole::Host
+    };
+    view! {
+        <li class="participant" data-id=id.to_string()>
+            <span class="name">{p.name.clone()}</span>
+            <span class="role">{role_label(p.role)}</span>
+            {p.guest.then(|| view! { <span class="badge">"guest"</span> })}
+            {p.hand_raised.then(|| view! { <span class="hand" title="Hand raised" aria-label="hand raised">"✋"</span> })}
+            {p.mic_muted.then(|| view! { <span class="muted" aria-label="microphone muted">"🎙̸"</span> })}
+            {p.camera_muted.then(|| view! { <span class="muted" aria-label="camera muted">"📷̸"</span> })}
+            {host_menu.then(|| view! {
+                <details class="host-menu">
+                    <summary>"Host actions"</summary>
+                    <button type="button" class="mute-mic" on:click=move |_| act(ClientMessage::Mute { who: i1.clone(), track: Track::Microphone })>"Mute microphone"</button>
+                    <button type="button" class="mute-camera" on:click=move |_| act(ClientMessage::Mute { who: i2.clone(), track: Track::Camera })>"Turn off camera"</button>
+                    <button type="button" class="lower-hand" on:click=move |_| act(ClientMessage::LowerHand { who: Some(i3.clone()) })>"Lower hand"</button>
+                    <button type="button" class="set-role" on:click=move |_| act(ClientMessage::SetRole { who: i4.clone(), role: promote })>
+                        {if promote == RoomRole::Host { "Make host" } else { "Make participant" }}
+                    </button>
+                    <button type="button" class="remove" on:click=move |_| act(ClientMessage::Remove { who: i5.clone() })>"Remove from room"</button>
+                </details>
+            })}
+        </li>
+    }
+}
+
+/// The chat panel: a conversation picker with unread counts, the messages,
+/// the composer.
+#[component]
+fn Chat(state: RwSignal<RoomView>, socket: SocketSlot) -> impl IntoView {
+    let (view, slot) = (state, socket);
+    let draft = RwSignal::new(String::new());
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let to = view.with_untracked(|v| v.open.clone());
+        if send(
+            slot,
+            ClientMessage::Say {
+                text: draft.get_untracked(),
+                to,
+            },
+        ) {
             draft.set(String::new());
         }
     };
+    let choose = move |ev: leptos::ev::Event| {
+        let value = event_target_value(&ev);
+        let conversation = ParticipantId::parse(&value).ok();
+        view.update(|v| v.open_conversation(conversation));
+    };
+    let options = move || {
+        view.with(|v| {
+            let me = v.me.as_ref().map(|m| m.id.clone());
+            let mut items = vec![(
+                String::new(),
+                "Everyone".to_owned(),
+                v.unread.get(&None).copied().unwrap_or(0),
+            )];
+            for p in v
+                .participants
+                .values()
+                .filter(|p| Some(&p.id) != me.as_ref())
+            {
+                let unread = v.unread.get(&Some(p.id.clone())).copied().unwrap_or(0);
+                items.push((p.id.to_string(), p.name.clone(), unread));
+            }
+            (
+                items,
+                v.open.as_ref().map(ToString::to_string).unwrap_or_default(),
+            )
+        })
+    };
+    let older = move |_| {
+        if let Some(first) = view.with_untracked(|v| v.messages.keys().next().copied()) {
+            send(slot, ClientMessage::History { before: first });
+        }
+    };
     view! {
-        <section class="room">
-            <h2>"Room " <span id="room-name">{id.to_string()}</span></h2>
-            <p id="status" class="status">{move || link.get().label()}</p>
+        <section class="chat" aria-label="Chat">
+            <label for="conversation">"Chat with"</label>
+            <select id="conversation" on:change=choose prop:value=move || options().1>
+                {move || options().0.into_iter().map(|(value, name, unread)| {
+                    let label = if unread > 0 { format!("{name} ({unread})") } else { name };
+                    view! { <option value=value>{label}</option> }
+                }).collect_view()}
+            </select>
+            <span id="unread-total" class="unread" aria-label="unread messages">
+                {move || view.with(|v| { let n: usize = v.unread.values().sum(); if n > 0 { n.to_string() } else { String::new() } })}
+            </span>
+            <Show when=move || view.with(|v| v.more_history || v.messages.len() >= protocol::room::HISTORY_PAGE)>
+                <button id="older" type="button" on:click=older>"Older messages"</button>
+            </Show>
             <ol id="messages" class="messages">
-                <For each=move || log.get().messages key=|m| m.seq let:m>
-                    <li class="message" data-seq=m.seq>{m.text}</li>
+                <For each=move || view.with(RoomView::open_messages) key=|m| (m.seq, m.edited_ms, m.deleted) let:m>
+                    <li class="message" data-seq=m.seq>
+                        <span class="from">{m.from_name.clone()}</span>
+                        <span class="text">{if m.deleted { "(deleted)".to_owned() } else { m.text.clone() }}</span>
+                    </li>
                 </For>
             </ol>
-            <p class="error" role="alert">{move || log.get().last_error}</p>
-            <form class="composer" on:submit=move |ev| { ev.prevent_default(); send(); }>
-                <input id="message-input" placeholder="Message" autocomplete="off" prop:value=draft
-                    on:input=move |ev| draft.set(event_target_value(&ev))/>
+            <p class="error" role="alert">{move || view.with(|v| v.last_error.clone())}</p>
+            <form class="composer" on:submit=submit>
+                <input id="message-input" placeholder="Message" autocomplete="off" aria-label="Message"
+                    prop:value=draft on:input=move |ev| draft.set(event_target_value(&ev))/>
                 <button id="send" type="submit">"Send"</button>
             </form>
         </section>

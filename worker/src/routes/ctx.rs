@@ -57,6 +57,7 @@ pub enum Principal {
     /// A guest admitted to one room by an invite.
     Guest {
         id: String,
+        name: String,
         room_id: RoomId,
         role: RoomRole,
     },
@@ -91,6 +92,7 @@ struct SessionRow {
     guest_id: Option<String>,
     guest_room: Option<String>,
     guest_role: Option<String>,
+    guest_name: Option<String>,
 }
 
 pub fn parse_global_role(s: &str) -> Result<GlobalRole> {
@@ -200,7 +202,7 @@ impl<'a> Ctx<'a> {
         let row: Option<SessionRow> = self
             .stmt(
                 "SELECT u.id AS user_id, u.name AS user_name, u.global_role AS global_role,
-                        g.id AS guest_id, g.room_id AS guest_room, g.role AS guest_role
+                        g.id AS guest_id, g.room_id AS guest_room, g.role AS guest_role, g.name AS guest_name
                  FROM sessions s
                  LEFT JOIN users u ON u.id = s.user_id AND u.disabled = 0
                  LEFT JOIN guests g ON g.id = s.guest_id
@@ -225,6 +227,7 @@ impl<'a> Ctx<'a> {
             })),
             (_, _, _, Some(id), Some(room), Some(role)) => Ok(Some(Principal::Guest {
                 id,
+                name: row.guest_name.unwrap_or_default(),
                 room_id: RoomId::parse(&room).map_err(|e| ApiError::Internal(e.to_string()))?,
                 role: parse_room_role(&role)?,
             })),

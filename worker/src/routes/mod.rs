@@ -15,7 +15,6 @@ mod ctx;
 mod nodes;
 mod rooms;
 
-use protocol::RoomId;
 use protocol::api::Health;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -88,7 +87,7 @@ async fn route(mut req: Request, env: &Env) -> Result<Response> {
             service: "worker".into(),
             version: crate::version(),
         }),
-        (["rooms", id, "ws"], Method::Get) => room_socket(req, env, id).await,
+        (["rooms", id, "ws"], Method::Get) => rooms::socket(&ctx, r, id).await,
 
         (["api", "auth", "signup"], Method::Post) => auth::signup(&ctx, r).await,
         (["api", "auth", "login"], Method::Post) => auth::login(&ctx, r).await,
@@ -148,18 +147,4 @@ fn known_api_path(segments: &[&str]) -> bool {
             | ["api", "admin", "users", _]
             | ["api", "media-nodes", ..]
     )
-}
-
-/// `GET /rooms/{id}/ws`: hands the upgrade to the room's Durable Object.
-async fn room_socket(req: Request, env: &Env, id: &str) -> Result<Response> {
-    let room = RoomId::parse(id).map_err(|e| ApiError::BadRequest(format!("room id: {e}")))?;
-    let upgrade = req.headers().get("Upgrade")?.unwrap_or_default();
-    if !upgrade.eq_ignore_ascii_case("websocket") {
-        return Err(ApiError::UpgradeRequired);
-    }
-    let stub = env
-        .durable_object("ROOM")?
-        .id_from_name(room.as_str())?
-        .get_stub()?;
-    Ok(stub.fetch_with_request(req).await?)
 }

@@ -583,3 +583,51 @@ pub async fn accept_invite(ctx: &Ctx<'_>, req: &mut Request, token: &str) -> Res
         }
     }
 }
+
+/// `GET /rooms/{id}/ws`: admits a signed-in member of the room (or its guest)
+/// and hands the upgrade to the room's Durable Object with the verified
+/// identity. The object never trusts anything the client says about itself.
+pub async fn socket(ctx: &Ctx<'_>, req: &Request, id: &str) -> Result<Response> {
+    let upgrade = req.headers().get("Upgrade")?.unwrap_or_default();
+    if !upgrade.eq_ignore_ascii_case("websocket") {
+        return Err(ApiError::UpgradeRequired);
+    }
+    let (who, row, grants) = access(ctx, req, id).await?;
+    access::check(grants, Permission::Join)?;
+    if row.ended_ms.is_some() {
+        return Err(ApiError::Conflict("the meeting has ended".into()));
+    }
+    let role = grants
+        .room
+        .ok_or_else(|| ApiError::Forbidden("no role in this room".into()))?;
+    let (participant, name, guest) = match &who {
+        Principal::User { id, name, .. } => (format!("u-{id}"), name.clone(), false),
+        Principal::Guest { id, name, .. } => (format!("g-{id}"), name.clone(), true),
+    };
+    let options = row.options();
+    let identity = protocol::room::Identity {
+        room: parse_room_id(&row.id)?,
+        id: protocol::ParticipantId::parse(&participant)
+            .map_err(|e| ApiError::Internal(e.to_string()))?,
+        name,
+        role,
+        guest,
+        lobby: options.lobby,
+        locked: options.locked,
+        max_participants: options.max_participants,
+    };
+    let headers = worker::Headers::new();
+    headers.set("Upgrade", "websocket")?;
+    let identity =
+        serde_json::to_string(&identity).map_err(|e| ApiError::Internal(e.to_string()))?;
+    headers.set(protocol::room::IDENTITY_HEADER, &identity)?;
+    let mut init = worker::RequestInit::new();
+    init.with_method(worker::Method::Get).with_headers(headers);
+    let forwarded = Request::new_with_init(req.url()?.as_str(), &init)?;
+    let stub = ctx
+        .env
+        .durable_object("ROOM")?
+        .id_from_name(&row.id)?
+        .get_stub()?;
+    Ok(stub.fetch_with_request(forwarded).await?)
+}
