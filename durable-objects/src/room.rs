@@ -14,8 +14,8 @@ use protocol::ParticipantId;
 use protocol::access::{self, Grants, Permission, RoomRole};
 use protocol::room::{
     ChatMessage, ClientMessage, ErrorCode, HISTORY_PAGE, Identity, MAX_FRAME_BYTES, MAX_REPLAY,
-    MAX_TEXT_CHARS, PROTOCOL_VERSION, Participant, Person, RoomState, ServerMessage, Track,
-    close_code,
+    MAX_TEXT_CHARS, PROTOCOL_VERSION, Participant, Person, RoomState, RoomSync, ServerMessage,
+    Track, close_code,
 };
 use serde::{Deserialize, Serialize};
 
@@ -572,6 +572,53 @@ impl Room {
                 .collect();
             self.send(others, ServerMessage::Joined { participant });
             self.welcome(vec![conn], &id, after, store);
+        }
+        self.save(store);
+    }
+
+    /// The accounts database changed through the HTTP API (options, end, a
+    /// role): apply it to the live room.
+    pub fn handle_sync(&mut self, sync: RoomSync, now_ms: i64, store: &mut impl Store) {
+        self.now_ms = now_ms;
+        self.lobby = sync.lobby;
+        self.max_participants = sync.max_participants;
+        if self.locked != sync.locked {
+            self.locked = sync.locked;
+            let everyone = self.present_conns();
+            let room = self.room_state();
+            self.send(everyone, ServerMessage::Room { room });
+        }
+        if let Some((id, role)) = sync.role_change {
+            match role {
+                Some(role) => {
+                    // Absent members get the new role when they next connect.
+                    let _ = self.update(&id, |p| p.role = role, store);
+                    if role == RoomRole::Host {
+                        self.host_view();
+                    }
+                }
+                None => {
+                    if let Some(member) = self.members.remove(&id) {
+                        for c in member.conns {
+                            self.close(
+                                c,
+                                close_code::REMOVED,
+                                "you are no longer a member of this room",
+                            );
+                        }
+                        let everyone = self.present_conns();
+                        self.send(everyone, ServerMessage::Left { id });
+                    }
+                }
+            }
+        }
+        if sync.ended && !self.ended {
+            self.ended = true;
+            let all: Vec<ConnId> = self.conns.keys().copied().collect();
+            for c in all {
+                self.close(c, close_code::ENDED, "a host ended the meeting");
+            }
+            self.members.clear();
         }
         self.save(store);
     }

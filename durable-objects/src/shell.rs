@@ -5,7 +5,7 @@
 
 use std::cell::RefCell;
 
-use protocol::room::{ChatMessage, IDENTITY_HEADER, Identity, close_code};
+use protocol::room::{ChatMessage, IDENTITY_HEADER, Identity, RoomSync, SYNC_HEADER, close_code};
 use protocol::{ParticipantId, RoomId};
 use serde::{Deserialize, Serialize};
 use worker::wasm_bindgen::JsValue;
@@ -373,6 +373,16 @@ impl DurableObject for Room {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
+        // The worker's word that the accounts database changed.
+        if let Some(sync) = req.headers().get(SYNC_HEADER)? {
+            let Ok(sync) = serde_json::from_str::<RoomSync>(&sync) else {
+                return Response::error("malformed sync", 400);
+            };
+            let now = now_ms();
+            self.step(|core, store| core.handle_sync(sync, now, store))
+                .await?;
+            return Ok(Response::empty()?.with_status(204));
+        }
         // Only the worker reaches this object, and it sets the identity
         // header from a verified session; a request without it is refused.
         let identity: Option<Identity> = req

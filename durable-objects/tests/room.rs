@@ -765,3 +765,58 @@ fn state_survives_a_restore_from_storage() {
     let gone = s.connect("u-gone", RoomRole::Participant);
     assert_eq!(s.closed.get(&gone), Some(&close_code::REMOVED));
 }
+
+#[test]
+fn changes_made_through_the_api_reach_the_live_room() {
+    use protocol::room::RoomSync;
+    let mut s = Sim::new();
+    let host = s.connect("u-host", RoomRole::Host);
+    let p = s.connect("u-p", RoomRole::Participant);
+    let g = s.connect("g-g", RoomRole::Participant);
+    for c in [host, p, g] {
+        s.take(c);
+    }
+    let base = RoomSync {
+        locked: true,
+        lobby: false,
+        max_participants: 100,
+        ended: false,
+        role_change: None,
+    };
+    s.room.handle_sync(base.clone(), s.now, &mut s.store);
+    s.drain();
+    assert!(
+        s.take(p)
+            .iter()
+            .any(|m| matches!(m, ServerMessage::Room { room } if room.locked))
+    );
+    let promote = RoomSync {
+        role_change: Some((pid("u-p"), Some(RoomRole::Host))),
+        ..base.clone()
+    };
+    s.room.handle_sync(promote, s.now, &mut s.store);
+    s.drain();
+    assert!(s.take(g).iter().any(|m| matches!(m, ServerMessage::Updated { participant } if participant.role == RoomRole::Host)));
+    let expel = RoomSync {
+        role_change: Some((pid("u-p"), None)),
+        ..base.clone()
+    };
+    s.room.handle_sync(expel, s.now, &mut s.store);
+    s.drain();
+    assert_eq!(s.closed.get(&p), Some(&close_code::REMOVED));
+    s.room.handle_sync(
+        RoomSync {
+            ended: true,
+            ..base
+        },
+        s.now,
+        &mut s.store,
+    );
+    s.drain();
+    assert_eq!(s.closed.get(&host), Some(&close_code::ENDED));
+    assert_eq!(s.closed.get(&g), Some(&close_code::ENDED));
+    assert!(
+        s.side_effects.is_empty(),
+        "the API already recorded all of it"
+    );
+}

@@ -359,6 +359,27 @@ pub struct Identity {
 /// The header carrying [`Identity`] from the worker to the room.
 pub const IDENTITY_HEADER: &str = "X-Opentelecon-Identity";
 
+/// What changed in the accounts database through the HTTP API while the
+/// room may be live; the worker tells the room at once (header
+/// [`SYNC_HEADER`] on an internal request).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomSync {
+    /// See [`RoomState::locked`].
+    pub locked: bool,
+    /// See [`RoomState::lobby`].
+    pub lobby: bool,
+    /// Most participants present at once.
+    pub max_participants: u32,
+    /// The meeting was ended.
+    pub ended: bool,
+    /// An account's role changed (`None`: no longer a member).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_change: Option<(ParticipantId, Option<RoomRole>)>,
+}
+
+/// The header carrying [`RoomSync`] from the worker to the room.
+pub const SYNC_HEADER: &str = "X-Opentelecon-Sync";
+
 #[cfg(test)]
 mod tests {
     use super::*;

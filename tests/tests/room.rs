@@ -466,3 +466,40 @@ async fn the_lobby_holds_guests_until_a_host_admits_them() {
     assert_eq!(d_ws.closed().await, Some(close_code::DENIED));
     worker.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_through_the_http_api_reach_the_live_room() {
+    let setup = common::Setup::new();
+    let worker = setup.worker().await;
+    let mut m = meeting(&worker, json!({})).await;
+    let (mut host_ws, _) = enter(&m.host, &m.id).await;
+    let g = guest(&worker, &m, "G").await;
+    let (mut g_ws, _) = enter(&g, &m.id).await;
+
+    let r = m
+        .host
+        .patch(&format!("/api/rooms/{}", m.id), json!({ "locked": true }))
+        .await;
+    assert_eq!(r.status, 200);
+    g_ws.until(|msg| matches!(msg, ServerMessage::Room { room } if room.locked).then_some(()))
+        .await;
+    let late = guest(&worker, &m, "Late").await;
+    let mut late_ws = late.room(&m.id, None).await.unwrap();
+    assert_eq!(late_ws.closed().await, Some(close_code::LOCKED));
+
+    assert_eq!(
+        m.host
+            .post(&format!("/api/rooms/{}/end", m.id), json!({}))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(g_ws.closed().await, Some(close_code::ENDED));
+    assert_eq!(host_ws.closed().await, Some(close_code::ENDED));
+    assert_eq!(
+        g.room(&m.id, None).await.err().map(|r| r.0),
+        Some(409),
+        "an ended meeting takes nobody"
+    );
+    worker.stop();
+}

@@ -325,10 +325,7 @@ fn Chat(state: RwSignal<RoomView>, socket: SocketSlot) -> impl IntoView {
             </Show>
             <ol id="messages" class="messages">
                 <For each=move || view.with(RoomView::open_messages) key=|m| (m.seq, m.edited_ms, m.deleted) let:m>
-                    <li class="message" data-seq=m.seq>
-                        <span class="from">{m.from_name.clone()}</span>
-                        <span class="text">{if m.deleted { "(deleted)".to_owned() } else { m.text.clone() }}</span>
-                    </li>
+                    <MessageRow m=m state=view socket=slot/>
                 </For>
             </ol>
             <p class="error" role="alert">{move || view.with(|v| v.last_error.clone())}</p>
@@ -338,5 +335,40 @@ fn Chat(state: RwSignal<RoomView>, socket: SocketSlot) -> impl IntoView {
                 <button id="send" type="submit">"Send"</button>
             </form>
         </section>
+    }
+}
+
+/// One chat message, with edit and delete for its author and delete for hosts.
+#[component]
+fn MessageRow(
+    m: protocol::room::ChatMessage,
+    state: RwSignal<RoomView>,
+    socket: SocketSlot,
+) -> impl IntoView {
+    let mine = state.with_untracked(|v| v.me.as_ref().is_some_and(|me| me.id == m.from));
+    let can_delete = !m.deleted && (mine || state.with_untracked(RoomView::is_host));
+    let can_edit = !m.deleted && mine;
+    let seq = m.seq;
+    let current = m.text.clone();
+    let edit = move |_| {
+        let Some(window) = web_sys::window() else {
+            return;
+        };
+        if let Ok(Some(text)) = window.prompt_with_message_and_default("Edit message", &current) {
+            send(socket, ClientMessage::Edit { seq, text });
+        }
+    };
+    view! {
+        <li class="message" data-seq=seq>
+            <span class="from">{m.from_name.clone()}</span>
+            <span class="text">{if m.deleted { "(deleted)".to_owned() } else { m.text.clone() }}</span>
+            {m.edited_ms.filter(|_| !m.deleted).map(|_| view! { <span class="edited">" (edited)"</span> })}
+            <span class="actions">
+                {can_edit.then(|| view! { <button type="button" class="edit" on:click=edit>"Edit"</button> })}
+                {can_delete.then(|| view! {
+                    <button type="button" class="delete" on:click=move |_| { send(socket, ClientMessage::Delete { seq }); }>"Delete"</button>
+                })}
+            </span>
+        </li>
     }
 }

@@ -230,6 +230,7 @@ pub async fn update(ctx: &Ctx<'_>, req: &mut Request, id: &str) -> Result<Respon
     let detail = serde_json::to_value(o).ok();
     ctx.audit(Some(&who.actor()), "room_updated", Some(&row.id), detail)
         .await?;
+    notify_room(ctx, &row.id, None).await;
     let (_, row, _) = access(ctx, req, id).await?;
     super::json(&row.into_room()?)
 }
@@ -246,6 +247,7 @@ pub async fn end(ctx: &Ctx<'_>, req: &mut Request, id: &str) -> Result<Response>
     .await?;
     ctx.audit(Some(&who.actor()), "room_ended", Some(&row.id), None)
         .await?;
+    notify_room(ctx, &row.id, None).await;
     let (_, row, _) = access(ctx, req, id).await?;
     super::json(&row.into_room()?)
 }
@@ -335,6 +337,7 @@ pub async fn set_role(ctx: &Ctx<'_>, req: &mut Request, id: &str) -> Result<Resp
         Some(detail),
     )
     .await?;
+    notify_room(ctx, &row.id, Some((target.id.clone(), new_role))).await;
     members(ctx, req, id).await
 }
 
@@ -630,4 +633,57 @@ pub async fn socket(ctx: &Ctx<'_>, req: &Request, id: &str) -> Result<Response> 
         .id_from_name(&row.id)?
         .get_stub()?;
     Ok(stub.fetch_with_request(forwarded).await?)
+}
+
+/// Tells the room's Durable Object what the API just changed, so a live
+/// meeting follows at once. Best effort: D1 already holds the change, and the
+/// room reads its options again at every join.
+async fn notify_room(
+    ctx: &Ctx<'_>,
+    room_id: &str,
+    role_change: Option<(String, Option<RoomRole>)>,
+) {
+    let result: Result<()> = async {
+        let row: RoomRow = ctx
+            .stmt(
+                &format!("SELECT {ROOM_COLUMNS}, NULL AS my_role FROM rooms r WHERE r.id = ?1"),
+                &[room_id.into()],
+            )?
+            .first(None)
+            .await?
+            .ok_or(ApiError::NotFound("room"))?;
+        let options = row.options();
+        let role_change = match role_change {
+            Some((user, role)) => Some((
+                protocol::ParticipantId::parse(&format!("u-{user}"))
+                    .map_err(|e| ApiError::Internal(e.to_string()))?,
+                role,
+            )),
+            None => None,
+        };
+        let sync = protocol::room::RoomSync {
+            locked: options.locked,
+            lobby: options.lobby,
+            max_participants: options.max_participants,
+            ended: row.ended_ms.is_some(),
+            role_change,
+        };
+        let headers = worker::Headers::new();
+        let sync = serde_json::to_string(&sync).map_err(|e| ApiError::Internal(e.to_string()))?;
+        headers.set(protocol::room::SYNC_HEADER, &sync)?;
+        let mut init = worker::RequestInit::new();
+        init.with_method(worker::Method::Post).with_headers(headers);
+        let req = Request::new_with_init("https://room.internal/sync", &init)?;
+        let stub = ctx
+            .env
+            .durable_object("ROOM")?
+            .id_from_name(room_id)?
+            .get_stub()?;
+        stub.fetch_with_request(req).await?;
+        Ok(())
+    }
+    .await;
+    if let Err(e) = result {
+        worker::console_error!("telling room {room_id} about a change failed: {e}");
+    }
 }
