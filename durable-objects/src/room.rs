@@ -51,7 +51,8 @@ pub trait Store {
     fn replace(&mut self, message: &ChatMessage) -> Result<(), StoreError>;
     /// One message.
     fn get(&self, seq: u64) -> Option<ChatMessage>;
-    /// Messages `viewer` may see with `seq > after`, oldest first, at most `limit`.
+    /// The newest `limit` messages `viewer` may see with `seq > after`,
+    /// oldest first. (A client that missed more pages back for the rest.)
     fn after(&self, viewer: &ParticipantId, after: u64, limit: usize) -> Vec<ChatMessage>;
     /// The newest `limit` messages `viewer` may see with `seq < before`, oldest first.
     fn before(&self, viewer: &ParticipantId, before: u64, limit: usize) -> Vec<ChatMessage>;
@@ -134,6 +135,9 @@ pub struct Snapshot {
     pub max_participants: u32,
     /// The meeting ended; nobody may join.
     pub ended: bool,
+    /// Options were taken from the accounts database once.
+    #[serde(default)]
+    pub configured: bool,
     /// Everyone present, away or waiting.
     pub members: Vec<SavedMember>,
     /// Removed and not yet allowed back.
@@ -145,13 +149,27 @@ struct Member {
     participant: Participant,
     presence: Presence,
     conns: BTreeSet<ConnId>,
+    /// The message rate limit, per participant (all their sockets share it).
+    bucket: TokenBucket,
+    /// Messages refused for rate in a row; a successful one resets it.
+    strikes: u32,
+}
+
+impl Member {
+    fn new(participant: Participant, presence: Presence, now_ms: i64) -> Self {
+        Member {
+            participant,
+            presence,
+            conns: BTreeSet::new(),
+            bucket: TokenBucket::new(now_ms),
+            strikes: 0,
+        }
+    }
 }
 
 #[derive(Debug)]
 struct Conn {
     who: ParticipantId,
-    bucket: TokenBucket,
-    strikes: u32,
 }
 
 /// The state of one room.
@@ -161,6 +179,8 @@ pub struct Room {
     lobby: bool,
     max_participants: u32,
     ended: bool,
+    /// Whether the options have been taken from an identity yet.
+    configured: bool,
     /// Present, away and waiting members; the order of ids is the order
     /// lists are shown in.
     members: BTreeMap<ParticipantId, Member>,
@@ -215,6 +235,7 @@ impl Room {
             lobby: snapshot.lobby,
             max_participants: snapshot.max_participants,
             ended: snapshot.ended,
+            configured: snapshot.configured,
             members: BTreeMap::new(),
             removed: snapshot
                 .removed
@@ -228,26 +249,13 @@ impl Room {
         };
         for m in snapshot.members {
             let id = m.participant.id.clone();
-            room.members.insert(
-                id,
-                Member {
-                    participant: m.participant,
-                    presence: m.presence,
-                    conns: BTreeSet::new(),
-                },
-            );
+            room.members
+                .insert(id, Member::new(m.participant, m.presence, now_ms));
         }
         for (conn, who) in conns {
             if let Some(m) = room.members.get_mut(who) {
                 m.conns.insert(*conn);
-                room.conns.insert(
-                    *conn,
-                    Conn {
-                        who: who.clone(),
-                        bucket: TokenBucket::new(now_ms),
-                        strikes: 0,
-                    },
-                );
+                room.conns.insert(*conn, Conn { who: who.clone() });
             }
         }
         // Members whose sockets died while the object was away get the grace
@@ -298,6 +306,7 @@ impl Room {
             lobby: self.lobby,
             max_participants: self.max_participants,
             ended: self.ended,
+            configured: self.configured,
             members: self
                 .members
                 .values()
@@ -490,20 +499,18 @@ impl Room {
                 "a host removed you from this room",
             );
         }
-        // The accounts database is the truth for options; this room writes its
-        // own lock changes through to it.
-        self.lobby = identity.lobby;
-        self.locked = identity.locked;
-        self.max_participants = identity.max_participants;
+        // The accounts database is the truth for options. The room takes them
+        // from the first identity only; later changes arrive as they happen
+        // (`Lock` here, written through; `handle_sync` for the HTTP API), so
+        // a join that read D1 a moment earlier cannot undo them.
+        if !self.configured {
+            self.configured = true;
+            self.lobby = identity.lobby;
+            self.locked = identity.locked;
+            self.max_participants = identity.max_participants;
+        }
         let id = identity.id.clone();
-        self.conns.insert(
-            conn,
-            Conn {
-                who: id.clone(),
-                bucket: TokenBucket::new(now_ms),
-                strikes: 0,
-            },
-        );
+        self.conns.insert(conn, Conn { who: id.clone() });
 
         if let Some(member) = self.members.get_mut(&id) {
             member.conns.insert(conn);
@@ -515,11 +522,15 @@ impl Room {
                 Presence::Away { .. } | Presence::Present => {
                     member.presence = Presence::Present;
                     let participant = member.participant.clone();
-                    if role_changed {
-                        let everyone = self.present_conns();
-                        self.send(everyone, ServerMessage::Updated { participant });
-                    }
                     self.welcome(vec![conn], &id, after, store);
+                    if role_changed {
+                        let others: Vec<ConnId> = self
+                            .present_conns()
+                            .into_iter()
+                            .filter(|c| *c != conn)
+                            .collect();
+                        self.send(others, ServerMessage::Updated { participant });
+                    }
                 }
             }
             return self.save(store);
@@ -553,14 +564,9 @@ impl Room {
         } else {
             Presence::Present
         };
-        self.members.insert(
-            id.clone(),
-            Member {
-                participant: participant.clone(),
-                presence,
-                conns: BTreeSet::from([conn]),
-            },
-        );
+        let mut member = Member::new(participant.clone(), presence, now_ms);
+        member.conns.insert(conn);
+        self.members.insert(id.clone(), member);
         if presence == Presence::Waiting {
             self.send(vec![conn], ServerMessage::Waiting);
             self.host_view();
@@ -580,10 +586,11 @@ impl Room {
     /// role): apply it to the live room.
     pub fn handle_sync(&mut self, sync: RoomSync, now_ms: i64, store: &mut impl Store) {
         self.now_ms = now_ms;
-        self.lobby = sync.lobby;
+        self.configured = true;
         self.max_participants = sync.max_participants;
-        if self.locked != sync.locked {
+        if (self.locked, self.lobby) != (sync.locked, sync.lobby) {
             self.locked = sync.locked;
+            self.lobby = sync.lobby;
             let everyone = self.present_conns();
             let room = self.room_state();
             self.send(everyone, ServerMessage::Room { room });
@@ -671,12 +678,17 @@ impl Room {
                 "frame larger than 16 KiB",
             );
         }
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let Some(who) = self.conns.get(&conn).map(|c| c.who.clone()) else {
             return;
         };
-        if !c.bucket.take(now_ms) {
-            c.strikes += 1;
-            if c.strikes > MAX_STRIKES {
+        let Some(member) = self.members.get_mut(&who) else {
+            return;
+        };
+        if member.bucket.take(now_ms) {
+            member.strikes = 0;
+        } else {
+            member.strikes += 1;
+            if member.strikes > MAX_STRIKES {
                 return self.close(conn, close_code::POLICY, "too many messages");
             }
             return self.send(
@@ -684,7 +696,6 @@ impl Room {
                 refuse(ErrorCode::RateLimited, "too many messages; slow down"),
             );
         }
-        let who = c.who.clone();
         let Frame::Text(text) = frame else {
             return self.send(
                 vec![conn],
@@ -738,7 +749,11 @@ impl Room {
                 let text = checked_text(text)?;
                 if let Some(to) = &to {
                     need(Permission::DirectMessage)?;
-                    if to == who || !self.members.contains_key(to) {
+                    let reachable = self
+                        .members
+                        .get(to)
+                        .is_some_and(|m| m.presence != Presence::Waiting);
+                    if to == who || !reachable {
                         return Err(refuse(ErrorCode::NotFound, "no such participant"));
                     }
                 }
@@ -809,9 +824,11 @@ impl Room {
                 let target = target.unwrap_or_else(|| who.clone());
                 if &target != who {
                     need(Permission::LowerHands)?;
-                    self.audit(who, "hand_lowered", target.to_string());
                 }
                 self.update(&target, |p| p.hand_raised = false, store)?;
+                if &target != who {
+                    self.audit(who, "hand_lowered", target.to_string());
+                }
             }
             ClientMessage::Mute { who: target, track } => {
                 need(Permission::MuteOthers)?;

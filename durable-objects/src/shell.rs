@@ -128,16 +128,12 @@ impl room::Store for SqlStore {
     }
 
     fn after(&self, viewer: &ParticipantId, after: u64, limit: usize) -> Vec<ChatMessage> {
-        self.rows(
-            &format!(
-                "SELECT {COLUMNS} FROM messages WHERE {VISIBLE} AND seq > ?2 ORDER BY seq LIMIT ?3"
-            ),
-            vec![
-                viewer.as_str().into(),
-                (after.min(i64::MAX as u64) as i64).into(),
-                (limit as i64).into(),
-            ],
-        )
+        let mut rows = self.rows(
+            &format!("SELECT {COLUMNS} FROM messages WHERE {VISIBLE} AND seq > ?2 ORDER BY seq DESC LIMIT ?3"),
+            vec![viewer.as_str().into(), (after.min(i64::MAX as u64) as i64).into(), (limit as i64).into()],
+        );
+        rows.reverse();
+        rows
     }
 
     fn before(&self, viewer: &ParticipantId, before: u64, limit: usize) -> Vec<ChatMessage> {
@@ -307,7 +303,7 @@ impl Room {
                         "INSERT INTO audit_log (at_ms, actor, action, target, ip, detail) VALUES (?1, ?2, ?3, ?4, NULL, ?5)",
                         vec![JsValue::from_f64(now_ms() as f64), actor.into(), action.into(), target, detail.into()],
                     )
-                    .await?;
+                    .await;
                 }
                 Output::PersistRole { user, role } => {
                     let role = match role {
@@ -319,35 +315,40 @@ impl Room {
                          ON CONFLICT (room_id, user_id) DO UPDATE SET role = ?3",
                         vec![user.into(), role.into()],
                     )
-                    .await?;
+                    .await;
                 }
                 Output::PersistLock(locked) => {
                     self.d1_room(
                         "UPDATE rooms SET locked = ?2 WHERE id = ?1",
                         vec![JsValue::from_f64(f64::from(u8::from(locked)))],
                     )
-                    .await?;
+                    .await;
                 }
                 Output::PersistEnded => {
                     self.d1_room(
                         "UPDATE rooms SET ended_ms = ?2 WHERE id = ?1 AND ended_ms IS NULL",
                         vec![JsValue::from_f64(now_ms() as f64)],
                     )
-                    .await?;
+                    .await;
                 }
             }
         }
     }
 
-    async fn d1(&self, sql: &str, args: Vec<JsValue>) -> Result<()> {
-        self.env.d1("DB")?.prepare(sql).bind(&args)?.run().await?;
-        Ok(())
+    /// Runs a D1 statement. A failure is logged, never returned: the room's
+    /// own state and the delivery of what follows in the output queue must
+    /// not depend on the accounts database being reachable.
+    async fn d1(&self, sql: &str, args: Vec<JsValue>) {
+        let result = async { self.env.d1("DB")?.prepare(sql).bind(&args)?.run().await }.await;
+        if let Err(e) = result {
+            worker::console_error!("room: D1 write failed ({sql}): {e}");
+        }
     }
 
     /// A D1 statement whose `?1` is this room's id.
-    async fn d1_room(&self, sql: &str, mut args: Vec<JsValue>) -> Result<()> {
+    async fn d1_room(&self, sql: &str, mut args: Vec<JsValue>) {
         let Some(room) = self.room_id.borrow().clone() else {
-            return Ok(());
+            return;
         };
         args.insert(0, room.into());
         self.d1(sql, args).await

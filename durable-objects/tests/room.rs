@@ -40,12 +40,13 @@ impl Store for Memory {
         self.messages.iter().find(|m| m.seq == seq).cloned()
     }
     fn after(&self, viewer: &ParticipantId, after: u64, limit: usize) -> Vec<ChatMessage> {
-        self.messages
+        let v: Vec<_> = self
+            .messages
             .iter()
             .filter(|m| m.seq > after && visible(m, viewer))
-            .take(limit)
             .cloned()
-            .collect()
+            .collect();
+        v[v.len().saturating_sub(limit)..].to_vec()
     }
     fn before(&self, viewer: &ParticipantId, before: u64, limit: usize) -> Vec<ChatMessage> {
         let v: Vec<_> = self
@@ -819,4 +820,70 @@ fn changes_made_through_the_api_reach_the_live_room() {
         s.side_effects.is_empty(),
         "the API already recorded all of it"
     );
+}
+
+#[test]
+fn the_rate_limit_is_per_participant_not_per_socket() {
+    let mut s = Sim::new();
+    let tab1 = s.connect("u-a", RoomRole::Host);
+    let tab2 = s.connect("u-a", RoomRole::Host);
+    s.now += 10_000;
+    for i in 0..15 {
+        s.send(tab1, say(&format!("one {i}")));
+        s.send(tab2, say(&format!("two {i}")));
+    }
+    assert_eq!(
+        s.store.messages.len(),
+        20,
+        "one burst for both tabs together"
+    );
+}
+
+#[test]
+fn a_join_with_a_stale_view_of_the_options_does_not_undo_a_lock() {
+    let mut s = Sim::new();
+    let host = s.connect("u-host", RoomRole::Host);
+    s.send(host, ClientMessage::Lock { locked: true });
+    // The accounts database has not recorded the lock yet when a host joins.
+    s.locked = false;
+    let host2 = s.connect("u-host2", RoomRole::Host);
+    assert!(!s.closed.contains_key(&host2));
+    let late = s.connect("u-late", RoomRole::Participant);
+    assert_eq!(s.closed.get(&late), Some(&close_code::LOCKED));
+}
+
+#[test]
+fn a_long_absence_resumes_with_the_newest_messages_and_pages_back_for_the_rest() {
+    let mut s = Sim::new();
+    let a = s.connect("u-a", RoomRole::Host);
+    let b = s.connect("u-b", RoomRole::Participant);
+    s.disconnect(b);
+    for i in 0..600 {
+        s.now += 200;
+        s.send(a, say(&format!("m{i}")));
+    }
+    let b2 = s.connect_after("u-b", RoomRole::Participant, Some(0));
+    let (_, history) = welcome_of(&s.take(b2));
+    assert_eq!(history.len(), protocol::room::MAX_REPLAY);
+    assert_eq!(
+        history.last(),
+        Some(&600),
+        "the newest, so nothing after them is missing"
+    );
+    s.send(b2, ClientMessage::History { before: history[0] });
+    assert!(
+        matches!(s.take(b2).as_slice(), [ServerMessage::History { messages, more: true }] if messages.last().map(|m| m.seq) == Some(100))
+    );
+}
+
+#[test]
+fn nobody_can_direct_message_someone_in_the_lobby() {
+    let mut s = Sim::new();
+    s.lobby = true;
+    let host = s.connect("u-host", RoomRole::Host);
+    let waiting = s.connect("g-w", RoomRole::Participant);
+    s.take(host);
+    s.send(host, dm("hello?", "g-w"));
+    assert_eq!(s.error(host), ErrorCode::NotFound);
+    assert_eq!(s.take(waiting), vec![ServerMessage::Waiting]);
 }

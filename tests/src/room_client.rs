@@ -40,6 +40,14 @@ impl Agent {
         {
             req.headers_mut().insert("Cookie", v);
         }
+        for (name, value) in &self.headers {
+            if let (Ok(n), Ok(v)) = (
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) {
+                req.headers_mut().insert(n, v);
+            }
+        }
         match tokio_tungstenite::connect_async(req).await {
             Ok((ws, _)) => Ok(RoomClient { ws }),
             Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {

@@ -127,6 +127,15 @@ async fn only_members_and_invited_guests_get_in() {
         Some(404),
         "a guest of another room"
     );
+    let mut cross_site = m.host.clone();
+    cross_site
+        .headers
+        .push(("Origin".into(), "https://evil.example".into()));
+    assert_eq!(
+        cross_site.room(&m.id, None).await.err().map(|r| r.0),
+        Some(403),
+        "a cross-site socket"
+    );
     let mut forged = Agent::new(worker.url());
     forged.cookie = Some(format!("ot_session={}", "f".repeat(64)));
     assert_eq!(forged.room(&m.id, None).await.err().map(|r| r.0), Some(401));
@@ -317,6 +326,17 @@ async fn a_removed_participant_cannot_rejoin_until_allowed() {
         .await
         .expect("the upgrade itself succeeds");
     assert_eq!(again.closed().await, Some(close_code::REMOVED));
+    // Following the invite link again from the same browser changes nothing.
+    let mut p = p;
+    let again = p
+        .post(
+            &format!("/api/invites/{}/accept", m.token),
+            json!({ "guest_name": "P again" }),
+        )
+        .await;
+    assert_eq!(again.status, 200);
+    let mut again = p.room(&m.id, None).await.unwrap();
+    assert_eq!(again.closed().await, Some(close_code::REMOVED));
     host.send(&ClientMessage::Allow { who: p_id.clone() }).await;
     host.until(|m| {
         matches!(m, ServerMessage::HostView { removed, .. } if removed.is_empty()).then_some(())
@@ -382,18 +402,36 @@ async fn room_state_and_chat_survive_a_restart_of_wrangler_dev() {
         let (mut host, _) = enter(&m.host, &m.id).await;
         let (mut p_ws, _) = enter(&p, &m.id).await;
         let (_gone_ws, gone_id) = enter(&gone, &m.id).await;
+        // One step at a time, each seen done, so the order is certain.
         p_ws.send(&ClientMessage::RaiseHand).await;
+        host.until(|m| {
+            matches!(m, ServerMessage::Updated { participant } if participant.hand_raised)
+                .then_some(())
+        })
+        .await;
         host.send(&say("first")).await;
+        host.until(|m| {
+            matches!(m, ServerMessage::Chat { message } if message.seq == 1).then_some(())
+        })
+        .await;
         p_ws.send(&ClientMessage::Say {
             text: "private".into(),
             to: Some(host_pid),
         })
         .await;
-        host.send(&ClientMessage::Remove { who: gone_id }).await;
         host.until(|m| {
             matches!(m, ServerMessage::Chat { message } if message.seq == 2).then_some(())
         })
         .await;
+        host.send(&ClientMessage::Remove { who: gone_id }).await;
+        host.until(|m| {
+            matches!(m, ServerMessage::HostView { removed, .. } if !removed.is_empty())
+                .then_some(())
+        })
+        .await;
+        host.send(&ClientMessage::Lock { locked: true }).await;
+        host.until(|m| matches!(m, ServerMessage::Room { room } if room.locked).then_some(()))
+            .await;
     }
     worker.stop();
 
@@ -422,6 +460,13 @@ async fn room_state_and_chat_survive_a_restart_of_wrangler_dev() {
         gone_ws.closed().await,
         Some(close_code::REMOVED),
         "removal survived"
+    );
+    let late = guest(&worker, &m, "Late").await;
+    let mut late_ws = late.room(&m.id, None).await.unwrap();
+    assert_eq!(
+        late_ws.closed().await,
+        Some(close_code::LOCKED),
+        "the lock survived"
     );
     p_ws.send(&say("third")).await;
     assert_eq!(

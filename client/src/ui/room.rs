@@ -222,7 +222,8 @@ fn ParticipantRow(p: Participant, state: RwSignal<RoomView>, socket: SocketSlot)
     let (view, slot) = (state, socket);
     let me = view.with_untracked(|v| v.me.as_ref().map(|m| m.id.clone()));
     let is_me = me.as_ref() == Some(&p.id);
-    let host_menu = view.with_untracked(RoomView::is_host) && !is_me;
+    // Reactive: a participant promoted to host gets the menus at once.
+    let host_menu = move || view.with(RoomView::is_host) && !is_me;
     let id = p.id.clone();
     let act = move |msg: ClientMessage| {
         send(slot, msg);
@@ -241,7 +242,9 @@ fn ParticipantRow(p: Participant, state: RwSignal<RoomView>, socket: SocketSlot)
             {p.hand_raised.then(|| view! { <span class="hand" title="Hand raised" aria-label="hand raised">"✋"</span> })}
             {p.mic_muted.then(|| view! { <span class="muted" aria-label="microphone muted">"🎙̸"</span> })}
             {p.camera_muted.then(|| view! { <span class="muted" aria-label="camera muted">"📷̸"</span> })}
-            {host_menu.then(|| view! {
+            {move || host_menu().then(|| {
+                let (i1, i2, i3, i4, i5) = (i1.clone(), i2.clone(), i3.clone(), i4.clone(), i5.clone());
+                view! {
                 <details class="host-menu">
                     <summary>"Host actions"</summary>
                     <button type="button" class="mute-mic" on:click=move |_| act(ClientMessage::Mute { who: i1.clone(), track: Track::Microphone })>"Mute microphone"</button>
@@ -252,7 +255,7 @@ fn ParticipantRow(p: Participant, state: RwSignal<RoomView>, socket: SocketSlot)
                     </button>
                     <button type="button" class="remove" on:click=move |_| act(ClientMessage::Remove { who: i5.clone() })>"Remove from room"</button>
                 </details>
-            })}
+            }})}
         </li>
     }
 }
@@ -266,6 +269,13 @@ fn Chat(state: RwSignal<RoomView>, socket: SocketSlot) -> impl IntoView {
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let to = view.with_untracked(|v| v.open.clone());
+        let limit = protocol::room::MAX_TEXT_CHARS;
+        if draft.with_untracked(|d| d.chars().count() > limit) {
+            view.update(|v| {
+                v.last_error = Some(format!("Messages are at most {limit} characters."))
+            });
+            return;
+        }
         if send(
             slot,
             ClientMessage::Say {
@@ -346,7 +356,8 @@ fn MessageRow(
     socket: SocketSlot,
 ) -> impl IntoView {
     let mine = state.with_untracked(|v| v.me.as_ref().is_some_and(|me| me.id == m.from));
-    let can_delete = !m.deleted && (mine || state.with_untracked(RoomView::is_host));
+    let deleted = m.deleted;
+    let can_delete = move || !deleted && (mine || state.with(RoomView::is_host));
     let can_edit = !m.deleted && mine;
     let seq = m.seq;
     let current = m.text.clone();
@@ -365,7 +376,7 @@ fn MessageRow(
             {m.edited_ms.filter(|_| !m.deleted).map(|_| view! { <span class="edited">" (edited)"</span> })}
             <span class="actions">
                 {can_edit.then(|| view! { <button type="button" class="edit" on:click=edit>"Edit"</button> })}
-                {can_delete.then(|| view! {
+                {move || can_delete().then(|| view! {
                     <button type="button" class="delete" on:click=move |_| { send(socket, ClientMessage::Delete { seq }); }>"Delete"</button>
                 })}
             </span>

@@ -543,6 +543,13 @@ pub async fn accept_invite(ctx: &Ctx<'_>, req: &mut Request, token: &str) -> Res
             .await?;
             super::json(&Joined { room_id, role })
         }
+        // The same guest following the link again stays the same guest, so a
+        // removal by a host holds.
+        Some(Principal::Guest {
+            room_id: guest_room,
+            role,
+            ..
+        }) if guest_room == room_id => super::json(&Joined { room_id, role }),
         Some(Principal::Guest { .. }) | None => {
             if invite.allow_guests == 0 {
                 return Err(ApiError::Unauthorized);
@@ -594,6 +601,12 @@ pub async fn socket(ctx: &Ctx<'_>, req: &Request, id: &str) -> Result<Response> 
     let upgrade = req.headers().get("Upgrade")?.unwrap_or_default();
     if !upgrade.eq_ignore_ascii_case("websocket") {
         return Err(ApiError::UpgradeRequired);
+    }
+    // A page of another site must not open a socket with our cookie.
+    if let Some(origin) = req.headers().get("Origin")?
+        && origin != ctx.origin
+    {
+        return Err(ApiError::Forbidden("cross-site WebSocket refused".into()));
     }
     let (who, row, grants) = access(ctx, req, id).await?;
     access::check(grants, Permission::Join)?;
