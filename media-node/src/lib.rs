@@ -5,6 +5,7 @@
 //! - [`registrar`]: sans-IO registration and heartbeat schedule with the
 //!   worker; it decides what to send and when, the caller does the HTTP.
 //! - [`control`]: the HTTP control API (`/healthz` so far).
+//! - [`token`]: verifying media tokens (EdDSA JWTs) from the worker side.
 //! - [`run`]: the tokio adapter that owns sockets, timers and shutdown.
 //!
 //! The node trusts only the worker's signed media tokens and commands; it
@@ -15,6 +16,7 @@ pub mod config;
 pub mod control;
 pub mod registrar;
 pub mod run;
+pub mod token;
 
 /// Build version: crate version plus the git commit, when built by `xtask`.
 pub fn version() -> String {
