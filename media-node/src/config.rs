@@ -5,10 +5,12 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use protocol::{NodeId, Region};
+
+use crate::token::TokenKey;
 use serde::Deserialize;
 
 /// Everything the node needs to start.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// This node's stable id in the registry.
     pub node_id: NodeId,
@@ -27,6 +29,9 @@ pub struct Config {
     pub node_secret: String,
     /// Base URL of the worker (`http://127.0.0.1:8787`).
     pub worker_url: String,
+    /// The public key media tokens are verified with (hex; the worker side
+    /// signs with the matching `MEDIA_TOKEN_SEED`).
+    pub token_key: TokenKey,
 }
 
 /// Why the configuration is unusable.
@@ -68,6 +73,7 @@ struct Partial {
     control_url: Option<String>,
     node_secret: Option<String>,
     worker_url: Option<String>,
+    token_public_key: Option<String>,
 }
 
 impl Config {
@@ -89,7 +95,7 @@ impl Config {
             }
             None => Partial::default(),
         };
-        let fields: [(&str, &mut Option<String>); 8] = [
+        let fields: [(&str, &mut Option<String>); 9] = [
             ("node_id", &mut p.node_id),
             ("region", &mut p.region),
             ("udp_bind", &mut p.udp_bind),
@@ -98,6 +104,7 @@ impl Config {
             ("control_url", &mut p.control_url),
             ("node_secret", &mut p.node_secret),
             ("worker_url", &mut p.worker_url),
+            ("token_public_key", &mut p.token_public_key),
         ];
         for (name, slot) in fields {
             if let Some(v) = env(&format!("MEDIA_NODE_{}", name.to_uppercase())) {
@@ -121,7 +128,15 @@ impl Config {
                 "must be an http(s) URL".into(),
             ));
         }
+        let token_key = required("token_public_key", p.token_public_key)?;
+        let token_key = TokenKey::from_hex(&token_key).ok_or_else(|| {
+            ConfigError::Invalid(
+                "token_public_key",
+                "must be an Ed25519 public key in 64 hex characters".into(),
+            )
+        })?;
         Ok(Config {
+            token_key,
             node_id: NodeId::parse(&node_id)
                 .map_err(|e| ConfigError::Invalid("node_id", e.to_string()))?,
             region: Region::parse(&region)
@@ -161,7 +176,27 @@ mod tests {
         ("MEDIA_NODE_REGION", "local"),
         ("MEDIA_NODE_NODE_SECRET", "s3cret"),
         ("MEDIA_NODE_WORKER_URL", "http://127.0.0.1:8787/"),
+        ("MEDIA_NODE_TOKEN_PUBLIC_KEY", KEY),
     ];
+
+    /// The public key of the seed `01` x 32.
+    const KEY: &str = "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c";
+
+    #[test]
+    fn the_shipped_example_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/media-node.example.toml");
+        let c = Config::load(Some(&path), |_| None).unwrap();
+        assert_eq!(c.region.as_str(), "eu-west");
+        assert_eq!(c.public_addr, Some("203.0.113.7:3478".parse().unwrap()));
+    }
+
+    #[test]
+    fn the_test_key_is_the_worker_sides_public_key_of_its_seed() {
+        assert_eq!(
+            worker_app::media_token::public_key_hex(&"01".repeat(32)).unwrap(),
+            KEY
+        );
+    }
 
     #[test]
     fn environment_alone_with_defaults() {
@@ -179,7 +214,7 @@ mod tests {
         let path = dir.join("node.toml");
         std::fs::write(
             &path,
-            "node_id = \"from-file\"\nregion = \"eu-west\"\nnode_secret = \"x\"\nworker_url = \"https://w\"\nhttp_bind = \"127.0.0.1:0\"\n",
+            format!("node_id = \"from-file\"\nregion = \"eu-west\"\nnode_secret = \"x\"\nworker_url = \"https://w\"\nhttp_bind = \"127.0.0.1:0\"\ntoken_public_key = \"{KEY}\"\n"),
         )
         .unwrap();
         let c = Config::load(Some(&path), env_of(&[("MEDIA_NODE_REGION", "us-east")])).unwrap();
@@ -198,6 +233,12 @@ mod tests {
         assert!(matches!(
             Config::load(None, env_of(&bad)),
             Err(ConfigError::Invalid("udp_bind", _))
+        ));
+        let mut bad = MINIMAL.to_vec();
+        bad.push(("MEDIA_NODE_TOKEN_PUBLIC_KEY", "not-a-key"));
+        assert!(matches!(
+            Config::load(None, env_of(&bad)),
+            Err(ConfigError::Invalid("token_public_key", _))
         ));
         let mut bad = MINIMAL.to_vec();
         bad.push(("MEDIA_NODE_NODE_ID", "Bad Id"));

@@ -17,6 +17,8 @@ pub struct NodeOptions {
     pub worker_url: String,
     /// The worker's node secret.
     pub node_secret: String,
+    /// The public key of the worker's media-token seed, hex.
+    pub token_public_key: String,
     /// Media UDP bind (`127.0.0.1:0` picks a port).
     pub udp_bind: String,
     /// Where its log goes; `None` for this process's terminal.
@@ -31,6 +33,7 @@ pub fn start(paths: &Paths, opts: &NodeOptions) -> anyhow::Result<Group> {
         .env("MEDIA_NODE_WORKER_URL", &opts.worker_url)
         .env("MEDIA_NODE_NODE_SECRET", &opts.node_secret)
         .env("MEDIA_NODE_UDP_BIND", &opts.udp_bind)
+        .env("MEDIA_NODE_TOKEN_PUBLIC_KEY", &opts.token_public_key)
         .env("MEDIA_NODE_HTTP_BIND", "127.0.0.1:0")
         .env("NO_COLOR", "1")
         .env("RUST_LOG", "info");

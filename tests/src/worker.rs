@@ -18,6 +18,8 @@ pub struct WorkerOptions {
     pub state_dir: PathBuf,
     /// The secret media nodes present.
     pub node_secret: String,
+    /// The Ed25519 seed media tokens are signed with (hex).
+    pub media_token_seed: String,
     /// Settings (`[vars]`) to override, as name and value.
     pub vars: Vec<(String, String)>,
     /// Where wrangler's output goes; `None` for this process's terminal.
@@ -84,7 +86,11 @@ impl Worker {
                 "--log-level",
                 "warn",
             ])
-            .args(["--var", &format!("MEDIA_NODE_SECRET:{}", opts.node_secret)]);
+            .args(["--var", &format!("MEDIA_NODE_SECRET:{}", opts.node_secret)])
+            .args([
+                "--var",
+                &format!("MEDIA_TOKEN_SEED:{}", opts.media_token_seed),
+            ]);
         for (name, value) in &opts.vars {
             cmd.args(["--var", &format!("{name}:{value}")]);
         }

@@ -20,15 +20,9 @@ pub fn run(port: u16) -> anyhow::Result<()> {
     let data = paths.root.join(".opentelecon/dev");
     let state_dir = data.join("state");
     std::fs::create_dir_all(&state_dir)?;
-    let secret_file = data.join("node-secret");
-    let node_secret = match std::fs::read_to_string(&secret_file) {
-        Ok(s) if !s.trim().is_empty() => s.trim().to_owned(),
-        _ => {
-            let s = e2e::random_secret()?;
-            std::fs::write(&secret_file, &s)?;
-            s
-        }
-    };
+    let node_secret = kept_secret(&data.join("node-secret"))?;
+    let media_token_seed = kept_secret(&data.join("media-token-seed"))?;
+    let token_public_key = worker_app::media_token::public_key_hex(&media_token_seed)?;
     worker::migrate(&paths, &state_dir)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -37,7 +31,14 @@ pub fn run(port: u16) -> anyhow::Result<()> {
     runtime.block_on(async {
         let worker = Worker::start(
             &paths,
-            &WorkerOptions { port, state_dir, node_secret: node_secret.clone(), vars: vec![], log: None },
+            &WorkerOptions {
+                port,
+                state_dir,
+                node_secret: node_secret.clone(),
+                media_token_seed,
+                vars: vec![],
+                log: None,
+            },
         )
         .await?;
         let node = media_node::start(
@@ -47,6 +48,7 @@ pub fn run(port: u16) -> anyhow::Result<()> {
                 region: "local".into(),
                 worker_url: worker.url().to_owned(),
                 node_secret,
+                token_public_key,
                 udp_bind: "127.0.0.1:0".into(),
                 log: None,
             },
@@ -63,6 +65,18 @@ pub fn run(port: u16) -> anyhow::Result<()> {
         worker.stop();
         anyhow::Ok(())
     })
+}
+
+/// A random secret kept in `file`, made on first use.
+fn kept_secret(file: &std::path::Path) -> anyhow::Result<String> {
+    match std::fs::read_to_string(file) {
+        Ok(s) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
+        _ => {
+            let s = e2e::random_secret()?;
+            std::fs::write(file, &s)?;
+            Ok(s)
+        }
+    }
 }
 
 async fn wait_for_stop() {

@@ -11,6 +11,8 @@ pub struct Setup {
     pub paths: Paths,
     pub dir: tempfile::TempDir,
     pub secret: String,
+    /// The worker's media-token seed (hex).
+    pub media_seed: String,
 }
 
 impl Setup {
@@ -25,6 +27,7 @@ impl Setup {
             paths,
             dir,
             secret: e2e::random_secret().unwrap(),
+            media_seed: e2e::random_secret().unwrap(),
         };
         std::fs::create_dir_all(setup.state_dir()).unwrap();
         worker::migrate(&setup.paths, &setup.state_dir()).unwrap();
@@ -44,9 +47,15 @@ impl Setup {
             port: e2e::free_port(),
             state_dir: self.state_dir(),
             node_secret: self.secret.clone(),
+            media_token_seed: self.media_seed.clone(),
             vars: vec![],
             log: Some(self.log(log_name)),
         }
+    }
+
+    /// The public key media nodes verify this worker's tokens with.
+    pub fn token_public_key(&self) -> String {
+        worker_app::media_token::public_key_hex(&self.media_seed).unwrap()
     }
 
     pub async fn worker(&self) -> Worker {
