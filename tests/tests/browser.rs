@@ -229,3 +229,61 @@ async fn sign_up_create_a_room_and_chat_through_the_pages() {
     browser.close().await;
     worker.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_room_page_reconnects_after_a_server_restart_and_catches_up() {
+    let setup = common::Setup::new();
+    let opts = setup.worker_options("wrangler-1.log");
+    let worker = e2e::worker::Worker::start(&setup.paths, &opts)
+        .await
+        .unwrap();
+    let browser = Browser::start(&setup.paths, setup.dir.path())
+        .await
+        .unwrap();
+    let c = &browser.client;
+    c.goto(&format!("{}/signup", worker.url())).await.unwrap();
+    type_into(c, "#signup-email", "ada@example.org").await;
+    type_into(c, "#signup-name", "Ada").await;
+    type_into(c, "#signup-password", "correct horse battery").await;
+    click(c, "#signup-submit").await;
+    type_into(c, "#create-room-name", "Resilient").await;
+    click(c, "#create-room-submit").await;
+    click(c, "#rooms .room-link").await;
+    text_becomes(c, "#status", |t| t == "connected").await;
+    let room = c
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .trim_start_matches("/r/")
+        .to_owned();
+    type_into(c, "#message-input", "before the restart").await;
+    click(c, "#send").await;
+    text_becomes(c, "#messages", |t| t.contains("before the restart")).await;
+
+    // The server goes away: the page says so and keeps trying.
+    worker.stop();
+    text_becomes(c, "#status", |t| t == "connecting").await;
+    let worker = e2e::worker::Worker::start(&setup.paths, &opts)
+        .await
+        .unwrap();
+
+    // Ada's session, from another tab, says something; the page shows it
+    // once it is back, with the earlier message still there exactly once.
+    let session = c.get_named_cookie("ot_session").await.unwrap();
+    let mut tab = e2e::api::Agent::new(worker.url());
+    tab.cookie = Some(format!("ot_session={}", session.value()));
+    let mut ws = tab.room(&room, None).await.unwrap();
+    ws.until(|m| matches!(m, protocol::room::ServerMessage::Welcome { .. }).then_some(()))
+        .await;
+    ws.send(&protocol::room::ClientMessage::Say {
+        text: "while the page was away".into(),
+        to: None,
+    })
+    .await;
+    text_becomes(c, "#status", |t| t == "connected").await;
+    let shown = text_becomes(c, "#messages", |t| t.contains("while the page was away")).await;
+    assert_eq!(shown.matches("before the restart").count(), 1, "{shown}");
+    browser.close().await;
+    worker.stop();
+}
