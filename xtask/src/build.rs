@@ -76,7 +76,20 @@ pub fn worker(tools: &Tools) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `dist/`: the client's page, styles and WASM, served as static assets.
+/// Features of the wasm that rustc emits for wasm32 by default, which wasm-opt
+/// must be told it may keep.
+const WASM_FEATURES: &[&str] = &[
+    "--enable-bulk-memory",
+    "--enable-mutable-globals",
+    "--enable-nontrapping-float-to-int",
+    "--enable-sign-ext",
+    "--enable-reference-types",
+    "--enable-multivalue",
+];
+
+/// `dist/`: the client's page, styles and WASM (wasm-bindgen, then wasm-opt
+/// -Oz, which halves it), served as static assets. The slow steps are skipped
+/// when the compiled wasm has not changed.
 pub fn client(tools: &Tools) -> anyhow::Result<()> {
     run(cargo(tools).args(["build", "--release", "--target", WASM, "-p", "client"]))?;
     let dist = tools.root.join("dist");
@@ -85,10 +98,29 @@ pub fn client(tools: &Tools) -> anyhow::Result<()> {
         .join("target")
         .join(WASM)
         .join("release/client.wasm");
-    run(Command::new(&tools.wasm_bindgen)
-        .args(["--target", "web", "--no-typescript", "--out-dir"])
-        .arg(dist.join("pkg"))
-        .arg(wasm))?;
+    let stamp_file = tools.root.join("target/xtask/client.stamp");
+    let stamp = format!(
+        "{:?} {:?}",
+        std::fs::metadata(&wasm)?.modified()?,
+        tools.wasm_bindgen
+    );
+    let output = dist.join("pkg/client_bg.wasm");
+    if !(output.exists() && std::fs::read_to_string(&stamp_file).is_ok_and(|s| s == stamp)) {
+        run(Command::new(&tools.wasm_bindgen)
+            .args(["--target", "web", "--no-typescript", "--out-dir"])
+            .arg(dist.join("pkg"))
+            .arg(&wasm))?;
+        run(Command::new(tools.wasm_opt())
+            .arg("-Oz")
+            .args(WASM_FEATURES)
+            .arg(&output)
+            .arg("-o")
+            .arg(&output))?;
+        std::fs::create_dir_all(tools.root.join("target/xtask"))?;
+        std::fs::write(&stamp_file, stamp)?;
+    } else {
+        eprintln!("client wasm is up to date");
+    }
     for entry in std::fs::read_dir(tools.root.join("client/static"))? {
         let entry = entry?;
         std::fs::copy(entry.path(), dist.join(entry.file_name()))?;
