@@ -138,6 +138,33 @@ async fn sign_up_create_a_room_and_chat_through_the_pages() {
     text_becomes(c, "#participant-count", |t| t == "2").await;
     text_becomes(b, "#participant-count", |t| t == "2").await;
 
+    // Ada's own camera previews (Chromium's fake device) and can be turned off.
+    let preview = |c: &Client, script: &'static str| {
+        let c = c.clone();
+        async move {
+            e2e::eventually(script, WAIT, || {
+                let c = c.clone();
+                async move {
+                    c.execute(script, vec![])
+                        .await
+                        .ok()
+                        .and_then(|v| v.as_bool())
+                        .filter(|b| *b)
+                }
+            })
+            .await
+            .unwrap()
+        }
+    };
+    preview(c, "const v = document.querySelector('#preview'); return !!v && v.videoWidth > 0 && !v.paused;").await;
+    click(c, "#toggle-camera").await;
+    click(c, "#toggle-mic").await;
+    preview(
+        c,
+        "return document.querySelector('#preview').srcObject === null;",
+    )
+    .await;
+
     // Room chat both ways; markup arrives as text.
     type_into(b, "#message-input", "hello from Bob").await;
     click(b, "#send").await;

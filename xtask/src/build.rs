@@ -10,6 +10,39 @@ use crate::tools::Tools;
 /// The wasm target every browser and Workers crate builds for.
 pub const WASM: &str = "wasm32-unknown-unknown";
 
+/// Remembers which compiled wasm (and tool) produced an output, so the slow
+/// steps after compiling (wasm-bindgen, the JavaScript wasm-opt, esbuild) run
+/// only when the wasm changed.
+struct Stamp {
+    file: std::path::PathBuf,
+    value: String,
+}
+
+impl Stamp {
+    fn of(tools: &Tools, name: &str, input: &Path, tool: &Path) -> anyhow::Result<Self> {
+        let modified = std::fs::metadata(input)?.modified()?;
+        Ok(Stamp {
+            file: tools
+                .root
+                .join("target/xtask")
+                .join(format!("{name}.stamp")),
+            value: format!("{modified:?} {tool:?}"),
+        })
+    }
+
+    /// Whether `output` exists and was made from this input.
+    fn fresh(&self, output: &Path) -> bool {
+        output.exists() && std::fs::read_to_string(&self.file).is_ok_and(|s| s == self.value)
+    }
+
+    fn record(&self) -> anyhow::Result<()> {
+        if let Some(dir) = self.file.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        Ok(std::fs::write(&self.file, &self.value)?)
+    }
+}
+
 /// The short git commit, baked into `/healthz` versions.
 pub fn git_sha(root: &Path) -> String {
     Command::new("git")
@@ -53,14 +86,9 @@ pub fn worker(tools: &Tools) -> anyhow::Result<()> {
         .join("target")
         .join(WASM)
         .join("release/worker_app.wasm");
-    let stamp_file = tools.root.join("target/xtask/worker-build.stamp");
-    let stamp = format!(
-        "{:?} {:?}",
-        std::fs::metadata(&wasm)?.modified()?,
-        tools.worker_build
-    );
+    let stamp = Stamp::of(tools, "worker-build", &wasm, &tools.worker_build)?;
     let bundle = tools.root.join("worker/build/index.js");
-    if bundle.exists() && std::fs::read_to_string(&stamp_file).is_ok_and(|s| s == stamp) {
+    if stamp.fresh(&bundle) {
         eprintln!("worker bundle is up to date");
         return Ok(());
     }
@@ -71,9 +99,7 @@ pub fn worker(tools: &Tools) -> anyhow::Result<()> {
         .env("WASM_BINDGEN_BIN", &tools.wasm_bindgen)
         .env("WASM_OPT_BIN", tools.wasm_opt())
         .env("ESBUILD_BIN", tools.esbuild()))?;
-    std::fs::create_dir_all(tools.root.join("target/xtask"))?;
-    std::fs::write(stamp_file, stamp)?;
-    Ok(())
+    stamp.record()
 }
 
 /// Features of the wasm that rustc emits for wasm32 by default, which wasm-opt
@@ -98,14 +124,9 @@ pub fn client(tools: &Tools) -> anyhow::Result<()> {
         .join("target")
         .join(WASM)
         .join("release/client.wasm");
-    let stamp_file = tools.root.join("target/xtask/client.stamp");
-    let stamp = format!(
-        "{:?} {:?}",
-        std::fs::metadata(&wasm)?.modified()?,
-        tools.wasm_bindgen
-    );
+    let stamp = Stamp::of(tools, "client", &wasm, &tools.wasm_bindgen)?;
     let output = dist.join("pkg/client_bg.wasm");
-    if !(output.exists() && std::fs::read_to_string(&stamp_file).is_ok_and(|s| s == stamp)) {
+    if !stamp.fresh(&output) {
         run(Command::new(&tools.wasm_bindgen)
             .args(["--target", "web", "--no-typescript", "--out-dir"])
             .arg(dist.join("pkg"))
@@ -116,8 +137,7 @@ pub fn client(tools: &Tools) -> anyhow::Result<()> {
             .arg(&output)
             .arg("-o")
             .arg(&output))?;
-        std::fs::create_dir_all(tools.root.join("target/xtask"))?;
-        std::fs::write(&stamp_file, stamp)?;
+        stamp.record()?;
     } else {
         eprintln!("client wasm is up to date");
     }

@@ -5,9 +5,11 @@
 //! - [`join`]: an invite's landing page.
 //! - [`admin`]: users and the sign-up switch.
 //! - [`room`]: a room: its chat over the room WebSocket.
+//! - [`devices`]: camera and microphone preview, pickers and toggles.
 
 mod account;
 mod admin;
+mod devices;
 mod join;
 mod room;
 mod rooms;

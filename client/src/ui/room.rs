@@ -129,6 +129,7 @@ fn Room(id: RoomId) -> impl IntoView {
             <Show when=move || view.with(|v| v.standing == Standing::Waiting)>
                 <p id="lobby-wait" class="card">"Waiting for a host to let you in…"</p>
             </Show>
+            <super::devices::Devices/>
             <Show when=move || view.with(|v| v.standing == Standing::In)>
                 <div class="room-panels">
                     <People state=view socket=slot/>
