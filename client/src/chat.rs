@@ -83,9 +83,10 @@ impl RoomView {
         self.me.as_ref().is_some_and(|p| p.role == RoomRole::Host)
     }
 
-    /// The newest `seq` known, for resuming after a reconnect.
-    pub fn last_seq(&self) -> Option<u64> {
-        self.messages.keys().next_back().copied()
+    /// The highest revision known, for resuming after a reconnect (new
+    /// messages and changes to old ones both raise it).
+    pub fn last_rev(&self) -> Option<u64> {
+        self.messages.values().map(|m| m.rev).max()
     }
 
     fn insert(&mut self, m: ChatMessage, count_unread: bool) {
@@ -206,6 +207,7 @@ mod tests {
             at_ms: 0,
             edited_ms: None,
             deleted: false,
+            rev: seq,
         }
     }
 
@@ -282,7 +284,7 @@ mod tests {
             vec![1, 2, 3]
         );
         assert_eq!(v.unread.get(&None), Some(&1), "only the one missed");
-        assert_eq!(v.last_seq(), Some(3));
+        assert_eq!(v.last_rev(), Some(3));
     }
 
     #[test]

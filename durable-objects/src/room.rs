@@ -51,8 +51,8 @@ pub trait Store {
     fn replace(&mut self, message: &ChatMessage) -> Result<(), StoreError>;
     /// One message.
     fn get(&self, seq: u64) -> Option<ChatMessage>;
-    /// The newest `limit` messages `viewer` may see with `seq > after`,
-    /// oldest first. (A client that missed more pages back for the rest.)
+    /// The newest `limit` messages `viewer` may see whose revision is above
+    /// `after_rev`, in `seq` order. (A client that missed more pages back.)
     fn after(&self, viewer: &ParticipantId, after: u64, limit: usize) -> Vec<ChatMessage>;
     /// The newest `limit` messages `viewer` may see with `seq < before`, oldest first.
     fn before(&self, viewer: &ParticipantId, before: u64, limit: usize) -> Vec<ChatMessage>;
@@ -63,6 +63,15 @@ pub trait Store {
 /// Storage failed; the room refuses the change rather than lose it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreError(pub String);
+
+/// Where stored messages end: the highest `seq` and revision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Last {
+    /// Highest message sequence number stored (0 when none).
+    pub seq: u64,
+    /// Highest revision stored (0 when none).
+    pub rev: u64,
+}
 
 /// Something the shell must do, in order.
 #[derive(Debug, Clone, PartialEq)]
@@ -191,6 +200,8 @@ pub struct Room {
     now_ms: i64,
     /// Sequence number the next message gets; continues from storage.
     next_seq: u64,
+    /// Revision the next new, edited or deleted message gets.
+    next_rev: u64,
     outputs: VecDeque<Output>,
 }
 
@@ -223,10 +234,10 @@ pub fn audit_actor(id: &ParticipantId) -> String {
 
 impl Room {
     /// A room restored from `snapshot`, whose stored messages end at
-    /// `last_seq`, with the sockets still open (`conns`) at `now_ms`.
+    /// `last`, with the sockets still open (`conns`) at `now_ms`.
     pub fn restore(
         snapshot: Snapshot,
-        last_seq: u64,
+        last: Last,
         conns: &[(ConnId, ParticipantId)],
         now_ms: i64,
     ) -> Self {
@@ -244,7 +255,8 @@ impl Room {
                 .collect(),
             conns: HashMap::new(),
             now_ms,
-            next_seq: last_seq + 1,
+            next_seq: last.seq + 1,
+            next_rev: last.rev + 1,
             outputs: VecDeque::new(),
         };
         for m in snapshot.members {
@@ -277,7 +289,7 @@ impl Room {
                 max_participants: 100,
                 ..Snapshot::default()
             },
-            0,
+            Last::default(),
             &[],
             0,
         )
@@ -764,6 +776,7 @@ impl Room {
                     .unwrap_or_default();
                 let message = ChatMessage {
                     seq: self.next_seq,
+                    rev: self.next_rev,
                     from: who.clone(),
                     from_name,
                     to,
@@ -776,6 +789,7 @@ impl Room {
                     .append(&message)
                     .map_err(|e| refuse(ErrorCode::Conflict, format!("not stored: {}", e.0)))?;
                 self.next_seq += 1;
+                self.next_rev += 1;
                 let audience = self.audience(&message);
                 self.send(audience, ServerMessage::Chat { message });
             }
@@ -790,9 +804,11 @@ impl Room {
                 }
                 message.text = text;
                 message.edited_ms = Some(now_ms);
+                message.rev = self.next_rev;
                 store
                     .replace(&message)
                     .map_err(|e| refuse(ErrorCode::Conflict, e.0))?;
+                self.next_rev += 1;
                 let audience = self.audience(&message);
                 self.send(audience, ServerMessage::Changed { message });
             }
@@ -804,9 +820,11 @@ impl Room {
                 }
                 message.text.clear();
                 message.deleted = true;
+                message.rev = self.next_rev;
                 store
                     .replace(&message)
                     .map_err(|e| refuse(ErrorCode::Conflict, e.0))?;
+                self.next_rev += 1;
                 if by_host {
                     self.audit(who, "chat_message_deleted", format!("message:{seq}"));
                 }

@@ -33,6 +33,7 @@ struct MessageRow {
     at_ms: i64,
     edited_ms: Option<i64>,
     deleted: i64,
+    rev: i64,
 }
 
 impl MessageRow {
@@ -49,6 +50,7 @@ impl MessageRow {
             at_ms: self.at_ms,
             edited_ms: self.edited_ms,
             deleted: self.deleted != 0,
+            rev: u64::try_from(self.rev).ok()?,
         })
     }
 }
@@ -59,14 +61,15 @@ struct Value {
 }
 
 #[derive(Deserialize)]
-struct LastSeq {
-    last: i64,
+struct LastRow {
+    seq: i64,
+    rev: i64,
 }
 
 /// The room's SQLite as the core's [`room::Store`].
 struct SqlStore(SqlStorage);
 
-const COLUMNS: &str = "seq, from_id, from_name, to_id, text, at_ms, edited_ms, deleted";
+const COLUMNS: &str = "seq, from_id, from_name, to_id, text, at_ms, edited_ms, deleted, rev";
 const VISIBLE: &str = "(to_id IS NULL OR from_id = ?1 OR to_id = ?1)";
 
 fn opt(s: Option<&ParticipantId>) -> SqlStorageValue {
@@ -96,6 +99,7 @@ impl SqlStore {
             m.edited_ms
                 .map_or(SqlStorageValue::Null, SqlStorageValue::from),
             i64::from(m.deleted).into(),
+            (m.rev as i64).into(),
         ];
         self.0
             .exec(sql, args)
@@ -107,14 +111,14 @@ impl SqlStore {
 impl room::Store for SqlStore {
     fn append(&mut self, m: &ChatMessage) -> std::result::Result<(), StoreError> {
         self.write(
-            &format!("INSERT INTO messages ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+            &format!("INSERT INTO messages ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
             m,
         )
     }
 
     fn replace(&mut self, m: &ChatMessage) -> std::result::Result<(), StoreError> {
         self.write(
-            &format!("REPLACE INTO messages ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+            &format!("REPLACE INTO messages ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
             m,
         )
     }
@@ -129,7 +133,7 @@ impl room::Store for SqlStore {
 
     fn after(&self, viewer: &ParticipantId, after: u64, limit: usize) -> Vec<ChatMessage> {
         let mut rows = self.rows(
-            &format!("SELECT {COLUMNS} FROM messages WHERE {VISIBLE} AND seq > ?2 ORDER BY seq DESC LIMIT ?3"),
+            &format!("SELECT {COLUMNS} FROM messages WHERE {VISIBLE} AND rev > ?2 ORDER BY seq DESC LIMIT ?3"),
             vec![viewer.as_str().into(), (after.min(i64::MAX as u64) as i64).into(), (limit as i64).into()],
         );
         rows.reverse();
@@ -204,7 +208,8 @@ fn open(state: &State) -> Result<(room::Room, Option<String>, u64)> {
             text TEXT NOT NULL,
             at_ms INTEGER NOT NULL,
             edited_ms INTEGER,
-            deleted INTEGER NOT NULL DEFAULT 0
+            deleted INTEGER NOT NULL DEFAULT 0,
+            rev INTEGER NOT NULL DEFAULT 0
         )",
         None,
     )?;
@@ -212,10 +217,23 @@ fn open(state: &State) -> Result<(room::Room, Option<String>, u64)> {
         "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         None,
     )?;
+    // Rooms created before revisions existed get the column; the error for a
+    // column that is already there is the expected case.
+    let _ = sql.exec(
+        "ALTER TABLE messages ADD COLUMN rev INTEGER NOT NULL DEFAULT 0",
+        None,
+    );
     let last = sql
-        .exec("SELECT COALESCE(MAX(seq), 0) AS last FROM messages", None)?
-        .one::<LastSeq>()?
-        .last;
+        .exec(
+            "SELECT COALESCE(MAX(seq), 0) AS seq, COALESCE(MAX(rev), 0) AS rev FROM messages",
+            None,
+        )?
+        .one::<LastRow>()?;
+    let last = room::Last {
+        seq: u64::try_from(last.seq).unwrap_or(0),
+        // Old rows have revision 0; new ones must still come after every seq.
+        rev: u64::try_from(last.rev.max(last.seq)).unwrap_or(0),
+    };
     let snapshot = match meta(&sql, "state") {
         Some(json) => {
             serde_json::from_str(&json).map_err(|e| worker::Error::RustError(e.to_string()))?
@@ -235,7 +253,7 @@ fn open(state: &State) -> Result<(room::Room, Option<String>, u64)> {
         .into_iter()
         .map(|a| (ConnId(a.conn), a.who))
         .collect();
-    let core = room::Room::restore(snapshot, u64::try_from(last).unwrap_or(0), &conns, now_ms());
+    let core = room::Room::restore(snapshot, last, &conns, now_ms());
     Ok((core, meta(&sql, "room_id"), next_conn))
 }
 

@@ -39,15 +39,16 @@ impl Store for Memory {
     fn get(&self, seq: u64) -> Option<ChatMessage> {
         self.messages.iter().find(|m| m.seq == seq).cloned()
     }
-    fn after(&self, viewer: &ParticipantId, after: u64, limit: usize) -> Vec<ChatMessage> {
+    fn after(&self, viewer: &ParticipantId, after_rev: u64, limit: usize) -> Vec<ChatMessage> {
         let v: Vec<_> = self
             .messages
             .iter()
-            .filter(|m| m.seq > after && visible(m, viewer))
+            .filter(|m| m.rev > after_rev && visible(m, viewer))
             .cloned()
             .collect();
         v[v.len().saturating_sub(limit)..].to_vec()
     }
+
     fn before(&self, viewer: &ParticipantId, before: u64, limit: usize) -> Vec<ChatMessage> {
         let v: Vec<_> = self
             .messages
@@ -744,7 +745,8 @@ fn state_survives_a_restore_from_storage() {
     let snapshot = s.store.snapshot.clone().unwrap();
 
     // The object is evicted; the host's socket survived hibernation, p's did not.
-    let mut restored = Room::restore(snapshot, 1, &[(host, pid("u-host"))], s.now);
+    let last = durable_objects::room::Last { seq: 1, rev: 1 };
+    let mut restored = Room::restore(snapshot, last, &[(host, pid("u-host"))], s.now);
     s.room = std::mem::take(&mut restored);
     s.inbox.clear();
     s.send(host, say("after wake"));
@@ -886,4 +888,53 @@ fn nobody_can_direct_message_someone_in_the_lobby() {
     s.send(host, dm("hello?", "g-w"));
     assert_eq!(s.error(host), ErrorCode::NotFound);
     assert_eq!(s.take(waiting), vec![ServerMessage::Waiting]);
+}
+
+#[test]
+fn edits_and_deletions_made_while_away_are_replayed_on_resume() {
+    let mut s = Sim::new();
+    let a = s.connect("u-a", RoomRole::Host);
+    let b = s.connect("u-b", RoomRole::Participant);
+    s.send(a, say("first draft"));
+    s.send(a, say("doomed"));
+    let seen: u64 = s
+        .take(b)
+        .into_iter()
+        .filter_map(|m| match m {
+            ServerMessage::Chat { message } => Some(message.rev),
+            _ => None,
+        })
+        .max()
+        .unwrap();
+    s.disconnect(b);
+    s.send(
+        a,
+        ClientMessage::Edit {
+            seq: 1,
+            text: "final".into(),
+        },
+    );
+    s.send(a, ClientMessage::Delete { seq: 2 });
+    s.send(a, say("new"));
+    let b2 = s.connect_after("u-b", RoomRole::Participant, Some(seen));
+    let history = s
+        .take(b2)
+        .into_iter()
+        .find_map(|m| match m {
+            ServerMessage::Welcome { history, .. } => Some(history),
+            _ => None,
+        })
+        .unwrap();
+    let got: Vec<(u64, String, bool)> = history
+        .into_iter()
+        .map(|m| (m.seq, m.text, m.deleted))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (1, "final".into(), false),
+            (2, String::new(), true),
+            (3, "new".into(), false)
+        ]
+    );
 }

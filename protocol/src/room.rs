@@ -200,6 +200,11 @@ pub struct ChatMessage {
     pub edited_ms: Option<i64>,
     /// Deleted by its author or a host.
     pub deleted: bool,
+    /// The room-wide revision of this message's current state: it rises with
+    /// every new, edited or deleted message. A client resumes with the
+    /// highest revision it has seen (`?after=`), so it gets new messages and
+    /// changes to old ones alike.
+    pub rev: u64,
 }
 
 /// What a room sends to a browser.

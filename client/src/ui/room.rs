@@ -49,7 +49,7 @@ fn room_url(room: &RoomId, after: Option<u64>) -> Option<String> {
 /// Opens the room socket; on an unexpected close, reconnects after a second
 /// and asks for what it missed.
 fn connect(room: RoomId, view: RwSignal<RoomView>, slot: SocketSlot) {
-    let after = view.with_untracked(RoomView::last_seq);
+    let after = view.with_untracked(RoomView::last_rev);
     let Some(ws) = room_url(&room, after).and_then(|url| WebSocket::new(&url).ok()) else {
         view.update(|v| v.standing = Standing::Out("could not open a connection".into()));
         return;
