@@ -128,6 +128,26 @@ async fn sign_up_create_a_room_and_chat_through_the_pages() {
     type_into(b, "#signup-password", "another good password").await;
     click(b, "#signup-submit").await;
     text_becomes(b, "#signed-in-as", |t| t == "Bob").await;
+
+    // Before accepting the invite, the room does not exist for Bob.
+    let room_href = c
+        .find(Locator::Css("#rooms .room-link"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    b.goto(&format!("{}{room_href}", worker.url()))
+        .await
+        .unwrap();
+    text_becomes(b, "#room-refused", |t| t.contains("not found")).await;
+    assert!(
+        b.find_all(Locator::Css("#message-input"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     b.goto(&url).await.unwrap();
     click(b, "#accept-invite").await;
     text_becomes(b, "#status", |t| t == "connected").await;

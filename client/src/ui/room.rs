@@ -46,9 +46,12 @@ fn room_url(room: &RoomId, after: Option<u64>) -> Option<String> {
     ))
 }
 
-/// Opens the room socket; on an unexpected close, reconnects after a second
-/// and asks for what it missed.
-fn connect(room: RoomId, view: RwSignal<RoomView>, slot: SocketSlot) {
+/// Longest wait between reconnection attempts.
+const MAX_RETRY_SECONDS: u64 = 5;
+
+/// Opens the room socket; on an unexpected close, reconnects (waiting 1, 2,
+/// 4, then 5 seconds between attempts) and asks for what it missed.
+fn connect(room: RoomId, view: RwSignal<RoomView>, slot: SocketSlot, retries: RwSignal<u32>) {
     let after = view.with_untracked(RoomView::last_rev);
     let Some(ws) = room_url(&room, after).and_then(|url| WebSocket::new(&url).ok()) else {
         view.update(|v| v.standing = Standing::Out("could not open a connection".into()));
@@ -56,6 +59,7 @@ fn connect(room: RoomId, view: RwSignal<RoomView>, slot: SocketSlot) {
     };
     view.update(|v| v.standing = Standing::Connecting);
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+        retries.set(0);
         let Some(text) = ev.data().as_string() else {
             return;
         };
@@ -76,7 +80,13 @@ fn connect(room: RoomId, view: RwSignal<RoomView>, slot: SocketSlot) {
         }
         view.update(|v| v.standing = Standing::Connecting);
         let room = room.clone();
-        set_timeout(move || connect(room, view, slot), Duration::from_secs(1));
+        let attempt = retries.get_untracked();
+        retries.set(attempt.saturating_add(1));
+        let wait = (1u64 << attempt.min(3)).min(MAX_RETRY_SECONDS);
+        set_timeout(
+            move || connect(room, view, slot, retries),
+            Duration::from_secs(wait),
+        );
     });
     ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
@@ -105,16 +115,42 @@ pub fn RoomPage() -> impl IntoView {
         .get("id")
         .and_then(|id| RoomId::parse(&id).ok())
     {
-        Some(id) => view! { <Room id=id/> }.into_any(),
+        Some(id) => view! { <Admission id=id/> }.into_any(),
         None => view! { <p class="error" role="alert">"No such room."</p> }.into_any(),
     }
 }
 
+/// Asks the API whether this account (or guest) may see the room before
+/// opening its socket, so a stranger gets a clear answer instead of retries.
 #[component]
-fn Room(id: RoomId) -> impl IntoView {
+fn Admission(id: RoomId) -> impl IntoView {
+    let path = format!("/api/rooms/{id}");
+    let room = LocalResource::new(move || {
+        let path = path.clone();
+        async move { crate::api::get::<protocol::account::Room>(&path).await }
+    });
+    view! {
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || room.get().map(|answer| match answer {
+                Ok(room) => view! { <Room id=room.id name=room.name/> }.into_any(),
+                Err(f) if f.status == 401 => view! {
+                    <p id="room-refused" class="card">
+                        <leptos_router::components::A href="/login">"Log in"</leptos_router::components::A>
+                        " to join this room, or use your invite link."
+                    </p>
+                }.into_any(),
+                Err(f) => view! { <p id="room-refused" class="error" role="alert">{f.message}</p> }.into_any(),
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn Room(id: RoomId, name: String) -> impl IntoView {
     let view = RwSignal::new(RoomView::default());
     let slot: SocketSlot = StoredValue::new_local(None);
-    connect(id.clone(), view, slot);
+    let retries = RwSignal::new(0u32);
+    connect(id.clone(), view, slot, retries);
     on_cleanup(move || slot.set_value(None));
     let status = move || match view.with(|v| v.standing.clone()) {
         Standing::Connecting => "connecting".to_owned(),
@@ -124,7 +160,7 @@ fn Room(id: RoomId) -> impl IntoView {
     };
     view! {
         <section class="room" aria-label="Room">
-            <h2>"Room " <span id="room-name">{id.to_string()}</span></h2>
+            <h2 id="room-name" data-room=id.to_string()>{name}</h2>
             <p id="status" class="status" role="status">{status}</p>
             <Show when=move || view.with(|v| v.standing == Standing::Waiting)>
                 <p id="lobby-wait" class="card">"Waiting for a host to let you in…"</p>
