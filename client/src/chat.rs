@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use protocol::ParticipantId;
 use protocol::access::RoomRole;
-use protocol::room::{ChatMessage, Participant, Person, RoomState, ServerMessage, close_code};
+use protocol::room::{
+    ChatMessage, PROTOCOL_VERSION, Participant, Person, RoomState, ServerMessage, close_code,
+};
 
 /// A conversation: the whole room, or direct messages with one participant.
 pub type Conversation = Option<ParticipantId>;
@@ -78,6 +80,30 @@ impl RoomView {
         self.open = conversation;
     }
 
+    /// Everyone one can talk to or has talked to privately: those present,
+    /// and earlier direct-message partners who left (their history stays
+    /// readable), with display names.
+    pub fn partners(&self) -> Vec<(ParticipantId, String)> {
+        let me = self.me.as_ref().map(|m| &m.id);
+        let mut partners: BTreeMap<ParticipantId, String> = self
+            .participants
+            .values()
+            .filter(|p| Some(&p.id) != me)
+            .map(|p| (p.id.clone(), p.name.clone()))
+            .collect();
+        for m in self.messages.values() {
+            if let Some(partner) = self.conversation_of(m) {
+                let name = if Some(&m.from) == me {
+                    partner.to_string()
+                } else {
+                    m.from_name.clone()
+                };
+                partners.entry(partner).or_insert(name);
+            }
+        }
+        partners.into_iter().collect()
+    }
+
     /// Whether this client is a host.
     pub fn is_host(&self) -> bool {
         self.me.as_ref().is_some_and(|p| p.role == RoomRole::Host)
@@ -102,6 +128,11 @@ impl RoomView {
     /// Applies one server message.
     pub fn apply(&mut self, msg: ServerMessage) {
         match msg {
+            ServerMessage::Welcome { protocol, .. } if protocol != PROTOCOL_VERSION => {
+                self.standing = Standing::Out(
+                    "a new version of openTelecon is available: reload the page".into(),
+                );
+            }
             ServerMessage::Welcome {
                 you,
                 participants,
@@ -285,6 +316,32 @@ mod tests {
         );
         assert_eq!(v.unread.get(&None), Some(&1), "only the one missed");
         assert_eq!(v.last_rev(), Some(3));
+    }
+
+    #[test]
+    fn a_newer_server_asks_for_a_reload() {
+        let mut v = RoomView::default();
+        v.apply(ServerMessage::Welcome {
+            protocol: PROTOCOL_VERSION + 1,
+            you: person("u-me"),
+            participants: vec![],
+            history: vec![],
+            room: RoomState {
+                locked: false,
+                lobby: false,
+            },
+        });
+        assert!(matches!(v.standing, Standing::Out(ref why) if why.contains("reload")));
+    }
+
+    #[test]
+    fn partners_who_left_stay_in_the_picker() {
+        let mut v = welcomed();
+        v.apply(ServerMessage::Chat {
+            message: msg(2, "u-bob", Some("u-me")),
+        });
+        v.apply(ServerMessage::Left { id: pid("u-bob") });
+        assert_eq!(v.partners(), vec![(pid("u-bob"), "u-bob".to_owned())]);
     }
 
     #[test]

@@ -330,19 +330,14 @@ fn Chat(state: RwSignal<RoomView>, socket: SocketSlot) -> impl IntoView {
     };
     let options = move || {
         view.with(|v| {
-            let me = v.me.as_ref().map(|m| m.id.clone());
             let mut items = vec![(
                 String::new(),
                 "Everyone".to_owned(),
                 v.unread.get(&None).copied().unwrap_or(0),
             )];
-            for p in v
-                .participants
-                .values()
-                .filter(|p| Some(&p.id) != me.as_ref())
-            {
-                let unread = v.unread.get(&Some(p.id.clone())).copied().unwrap_or(0);
-                items.push((p.id.to_string(), p.name.clone(), unread));
+            for (id, name) in v.partners() {
+                let unread = v.unread.get(&Some(id.clone())).copied().unwrap_or(0);
+                items.push((id.to_string(), name, unread));
             }
             (
                 items,
