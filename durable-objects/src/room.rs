@@ -385,6 +385,31 @@ impl Room {
         self.detach(conn);
     }
 
+    /// Takes a member out of the room: closes their sockets with `code` and,
+    /// unless they were still in the lobby, tells everyone they left.
+    fn expel(&mut self, id: &ParticipantId, code: u16, reason: &str) -> Option<Member> {
+        let member = self.members.remove(id)?;
+        for c in &member.conns {
+            self.conns.remove(c);
+            self.close(*c, code, reason);
+        }
+        if member.presence != Presence::Waiting {
+            let everyone = self.present_conns();
+            self.send(everyone, ServerMessage::Left { id: id.clone() });
+        }
+        Some(member)
+    }
+
+    /// Ends the meeting: every socket closes and nobody may come back.
+    fn end_meeting(&mut self) {
+        self.ended = true;
+        let all: Vec<ConnId> = self.conns.keys().copied().collect();
+        for c in all {
+            self.close(c, close_code::ENDED, "a host ended the meeting");
+        }
+        self.members.clear();
+    }
+
     /// Forgets a socket; a member left without sockets is away (or, in the
     /// lobby, gone). Returns whether anything changed.
     fn detach(&mut self, conn: ConnId) -> bool {
@@ -617,27 +642,21 @@ impl Room {
                     }
                 }
                 None => {
-                    if let Some(member) = self.members.remove(&id) {
-                        for c in member.conns {
-                            self.close(
-                                c,
-                                close_code::REMOVED,
-                                "you are no longer a member of this room",
-                            );
-                        }
-                        let everyone = self.present_conns();
-                        self.send(everyone, ServerMessage::Left { id });
+                    if self
+                        .expel(
+                            &id,
+                            close_code::REMOVED,
+                            "you are no longer a member of this room",
+                        )
+                        .is_some()
+                    {
+                        self.host_view();
                     }
                 }
             }
         }
         if sync.ended && !self.ended {
-            self.ended = true;
-            let all: Vec<ConnId> = self.conns.keys().copied().collect();
-            for c in all {
-                self.close(c, close_code::ENDED, "a host ended the meeting");
-            }
-            self.members.clear();
+            self.end_meeting();
         }
         self.save(store);
     }
@@ -873,19 +892,13 @@ impl Room {
                     ));
                 }
                 let member = self
-                    .members
-                    .remove(&target)
+                    .expel(
+                        &target,
+                        close_code::REMOVED,
+                        "a host removed you from this room",
+                    )
                     .ok_or_else(|| refuse(ErrorCode::NotFound, "no such participant"))?;
-                self.removed
-                    .insert(target.clone(), member.participant.name.clone());
-                for c in member.conns {
-                    self.conns.remove(&c);
-                    self.close(c, close_code::REMOVED, "a host removed you from this room");
-                }
-                if member.presence != Presence::Waiting {
-                    let everyone = self.present_conns();
-                    self.send(everyone, ServerMessage::Left { id: target.clone() });
-                }
+                self.removed.insert(target.clone(), member.participant.name);
                 self.host_view();
                 self.audit(who, "participant_removed", target.to_string());
                 self.save(store);
@@ -981,24 +994,14 @@ impl Room {
                 if !waiting {
                     return Err(refuse(ErrorCode::NotFound, "nobody by that id is waiting"));
                 }
-                for c in self.conns_of(&target) {
-                    self.conns.remove(&c);
-                    self.close(c, close_code::DENIED, "a host did not let you in");
-                }
-                self.members.remove(&target);
+                self.expel(&target, close_code::DENIED, "a host did not let you in");
                 self.host_view();
                 self.audit(who, "lobby_denied", target.to_string());
                 self.save(store);
             }
             ClientMessage::End => {
                 need(Permission::EndMeeting)?;
-                self.ended = true;
-                let all: Vec<ConnId> = self.conns.keys().copied().collect();
-                for c in all {
-                    self.close(c, close_code::ENDED, "a host ended the meeting");
-                }
-                self.conns.clear();
-                self.members.clear();
+                self.end_meeting();
                 self.outputs.push_back(Output::PersistEnded);
                 self.audit(who, "room_ended", String::new());
                 self.save(store);
