@@ -6,6 +6,8 @@
 //!   It never touches a socket, storage or the clock, so it is built and
 //!   tested natively.
 //! - [`limit`]: the per-connection message rate limit.
+//! - [`media_token`]: minting the media tokens media nodes trust (the worker
+//!   re-exports it).
 //! - `shell` (wasm32 only): the workerd adapter. It accepts hibernating
 //!   WebSockets, reads and writes the object's SQLite storage, and carries out
 //!   the core's outputs. It holds no room logic.
@@ -14,6 +16,7 @@
 #![deny(missing_docs)]
 
 pub mod limit;
+pub mod media_token;
 pub mod room;
 
 #[cfg(target_arch = "wasm32")]

@@ -193,7 +193,7 @@ mod tests {
     #[test]
     fn the_test_key_is_the_worker_sides_public_key_of_its_seed() {
         assert_eq!(
-            worker_app::media_token::public_key_hex(&"01".repeat(32)).unwrap(),
+            durable_objects::media_token::public_key_hex(&"01".repeat(32)).unwrap(),
             KEY
         );
     }

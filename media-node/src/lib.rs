@@ -16,6 +16,7 @@ pub mod config;
 pub mod control;
 pub mod registrar;
 pub mod run;
+pub mod sfu;
 pub mod token;
 
 /// Build version: crate version plus the git commit, when built by `xtask`.

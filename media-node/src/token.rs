@@ -80,9 +80,9 @@ pub fn verify(
 
 #[cfg(test)]
 mod tests {
+    use durable_objects::media_token::{self, TTL_SECONDS};
     use protocol::ParticipantId;
     use protocol::media::Source;
-    use worker_app::media_token::{self, TTL_SECONDS};
 
     use super::*;
 
@@ -99,6 +99,7 @@ mod tests {
             room: room("r1"),
             participant: ParticipantId::parse("u-ada").unwrap(),
             publish: vec![Source::Camera, Source::Microphone],
+            muted: vec![],
             subscribe: true,
         }
     }

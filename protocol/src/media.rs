@@ -32,6 +32,10 @@ pub struct MediaClaims {
     pub publish: Vec<Source>,
     /// Whether it may receive others' tracks.
     pub subscribe: bool,
+    /// Sources the role allows but a host has muted for now: the offer may
+    /// declare them, and nothing of them is forwarded until a grant update.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub muted: Vec<Source>,
 }
 
 impl MediaClaims {
@@ -39,4 +43,182 @@ impl MediaClaims {
     pub fn may_publish(&self, source: Source) -> bool {
         self.publish.contains(&source)
     }
+}
+
+impl Source {
+    /// Whether this source carries video (camera, screen) or audio.
+    pub fn is_video(self) -> bool {
+        !matches!(self, Source::Microphone)
+    }
+
+    /// The wire name (`camera`, `microphone`, `screen`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Camera => "camera",
+            Source::Microphone => "microphone",
+            Source::Screen => "screen",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "camera" => Some(Source::Camera),
+            "microphone" => Some(Source::Microphone),
+            "screen" => Some(Source::Screen),
+            _ => None,
+        }
+    }
+}
+
+/// Largest SDP the node and the room accept, in bytes.
+pub const MAX_SDP_BYTES: usize = 12 * 1024;
+
+/// Most media sections a browser's offer may declare.
+pub const MAX_OFFER_SOURCES: usize = 4;
+
+/// One of the sender's own tracks, declared with its offer: the media
+/// section (`mid`) carrying it and what it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackSource {
+    /// The offer's media id of the section carrying the track.
+    pub mid: String,
+    /// What the track is.
+    pub source: Source,
+}
+
+/// `POST {control}/rooms/{room}/participants`: a participant joins the node
+/// with an offer. The room sends it with a fresh media token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinRequest {
+    /// The media token (EdDSA JWT) naming the room, participant and grants.
+    pub token: String,
+    /// The browser's SDP offer.
+    pub offer: String,
+    /// What each of the offer's sending sections carries.
+    pub sources: Vec<TrackSource>,
+}
+
+/// The node's SDP answer to a [`JoinRequest`] or an ICE restart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaAnswer {
+    /// The SDP answer.
+    pub answer: String,
+}
+
+/// `POST {control}/rooms/{room}/participants/{id}/offer`: an ICE restart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestartRequest {
+    /// The browser's SDP offer with new ICE credentials.
+    pub offer: String,
+}
+
+/// `PUT {control}/rooms/{room}/participants/{id}/grants`: what the
+/// participant may do now (after a host mute, unmute or role change).
+/// Tracks of sources not in `publish` stop being forwarded at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantsUpdate {
+    /// Sources that may be forwarded.
+    pub publish: Vec<Source>,
+    /// Whether the participant receives others' tracks.
+    pub subscribe: bool,
+}
+
+/// An error from the node's control API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeErrorBody {
+    /// Machine-readable reason (`bad_token`, `malformed_sdp`, `forbidden`, ...).
+    pub error: String,
+    /// For people.
+    pub message: String,
+}
+
+/// `GET {control}/stats`: counters of the forwarding core.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStats {
+    /// Rooms with at least one participant.
+    pub rooms: u32,
+    /// Participants connected or connecting.
+    pub participants: u32,
+    /// Published tracks.
+    pub tracks: u32,
+    /// RTP packets received from publishers.
+    pub packets_in: u64,
+    /// RTP packets written to subscribers.
+    pub packets_out: u64,
+    /// Datagrams that matched no participant (random bytes, strangers).
+    pub dropped_unrouted: u64,
+    /// Packets of a track whose source is not granted (host mute).
+    pub dropped_blocked: u64,
+    /// Keyframe requests sent to publishers.
+    pub keyframe_requests: u64,
+    /// Simulcast layer switches done.
+    pub layer_switches: u64,
+    /// Participants removed because their input made str0m fail or panic.
+    pub faulted: u64,
+}
+
+/// A track the node sends to a subscriber, as named in a [`NodeMessage::Offer`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteTrack {
+    /// The media id of the section in the node's offer.
+    pub mid: String,
+    /// Whose track it is.
+    pub participant: ParticipantId,
+    /// What it is.
+    pub source: Source,
+}
+
+/// What the node sends a browser on the `sfu` data channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum NodeMessage {
+    /// A renegotiation: tracks were added or removed. The browser answers
+    /// with [`PeerMessage::Answer`].
+    Offer {
+        /// The SDP offer.
+        sdp: String,
+        /// Every track the node currently sends, by media id.
+        tracks: Vec<RemoteTrack>,
+    },
+    /// Who is speaking, loudest first (at most three).
+    Speakers {
+        /// Participants.
+        ids: Vec<ParticipantId>,
+    },
+}
+
+/// One tile on a browser's screen: what size it shows a track at.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TileView {
+    /// Whose track.
+    pub participant: ParticipantId,
+    /// Which of their tracks.
+    pub source: Source,
+    /// Width on screen in CSS pixels times the device pixel ratio; 0 when hidden.
+    pub width: u32,
+    /// Height likewise.
+    pub height: u32,
+}
+
+/// What a browser sends the node on the `sfu` data channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum PeerMessage {
+    /// The answer to the pending [`NodeMessage::Offer`].
+    Answer {
+        /// The SDP answer.
+        sdp: String,
+    },
+    /// The tiles on screen, which drive layer choice; tracks not listed are
+    /// shown at a default size.
+    View {
+        /// The tiles.
+        tiles: Vec<TileView>,
+    },
 }

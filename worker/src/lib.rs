@@ -21,7 +21,7 @@
 pub mod error;
 pub mod guard;
 pub mod input;
-pub mod media_token;
+pub use durable_objects::media_token;
 pub mod password;
 pub mod registry;
 pub mod session;

@@ -45,7 +45,11 @@ fn key_pair(seed_hex: &str) -> Result<ed25519_compact::KeyPair, MintError> {
 
 /// The public key media nodes verify with, as hex.
 pub fn public_key_hex(seed_hex: &str) -> Result<String, MintError> {
-    Ok(crate::session::hex(key_pair(seed_hex)?.pk.as_ref()))
+    Ok(key_pair(seed_hex)?
+        .pk
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 /// A token for `claims`, issued at `now_ms`, valid for [`TTL_SECONDS`].

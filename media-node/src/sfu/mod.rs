@@ -1,0 +1,1139 @@
+//! The forwarding core: every room and client on this node. Sans-IO: the
+//! caller feeds datagrams, commands and time (`handle_*`) and sends what
+//! [`Sfu::poll_output`] yields; nothing here reads a clock or a socket.
+//!
+//! Layout:
+//! - this file: [`Sfu`], routing of datagrams, the timer heap, events,
+//!   forwarding and negotiation;
+//! - [`client`]: one participant's connection and the join check;
+//! - [`track`]: a published track and its layers;
+//! - [`subscription`]: a track sent to one subscriber;
+//! - [`rewrite`]: sequence/timestamp/picture-id continuity across layers;
+//! - [`layer`]: pure layer allocation from bandwidth and tile sizes;
+//! - [`speaker`]: active speakers from audio levels.
+//!
+//! Invariants: a datagram reaches only the client whose ICE password its
+//! sender proved, or which owns its source address; a subscription pairs a
+//! track and a client of the same room (only [`Sfu::negotiate`] creates
+//! them); forwarding walks a track's own subscriber list, never all clients.
+
+pub mod client;
+pub mod layer;
+pub mod rewrite;
+pub mod speaker;
+pub mod subscription;
+pub mod track;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::{Duration, Instant};
+
+use protocol::media::{GrantsUpdate, NodeMessage, NodeStats, PeerMessage, RemoteTrack, Source};
+use protocol::node::NodeLoad;
+use protocol::{ParticipantId, RoomId};
+use slab::Slab;
+use str0m::bwe::{Bitrate, BweKind};
+use str0m::change::{SdpAnswer, SdpOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind};
+use str0m::net::{Protocol, Receive, Transmit};
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, SeqNo, Vp8Descriptor};
+use str0m::{Event, IceConnectionState, Input};
+
+use client::{Accepted, Client, JoinError};
+use subscription::{Gate, State, Subscription};
+
+/// A client's index in the slab plus its unique id, so a reference to a
+/// client that left (and whose slot was reused) is recognised as stale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClientRef {
+    key: usize,
+    id: u64,
+}
+
+/// A published track: its publisher and its index there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TrackRef {
+    publisher: ClientRef,
+    index: usize,
+}
+
+/// Limits of the core.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Participants on the node.
+    pub max_clients: usize,
+    /// Participants in one room.
+    pub max_room: usize,
+    /// Time to connect after joining.
+    pub connect_within: Duration,
+    /// Addresses remembered per client.
+    pub max_addrs: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_clients: 1000,
+            max_room: 100,
+            connect_within: Duration::from_secs(15),
+            max_addrs: 8,
+        }
+    }
+}
+
+/// What the caller must do.
+#[derive(Debug)]
+pub enum Output {
+    /// Send a datagram.
+    Transmit(Transmit),
+    /// A client left or was removed (for logs and the room).
+    Gone {
+        /// The room.
+        room: RoomId,
+        /// Who.
+        participant: ParticipantId,
+        /// Why, for people.
+        reason: &'static str,
+    },
+}
+
+/// A control command, from the room (through the control API).
+#[derive(Debug)]
+pub enum Command {
+    /// Change what a participant may publish and receive.
+    Grants(RoomId, ParticipantId, GrantsUpdate),
+    /// Disconnect a participant.
+    Remove(RoomId, ParticipantId),
+    /// Disconnect everyone in a room.
+    CloseRoom(RoomId),
+    /// An ICE restart offer.
+    Restart(RoomId, ParticipantId, Box<SdpOffer>),
+}
+
+/// Budget share of the estimate used for video (headroom for probing).
+const BUDGET_SHARE: u64 = 90;
+
+/// Upgrades wait this long after the previous one.
+const UPGRADE_HOLD: Duration = Duration::from_secs(3);
+
+/// Tile height assumed before a browser reports its view.
+const DEFAULT_TILE_HEIGHT: u32 = 360;
+
+#[derive(Debug, Default)]
+struct Room {
+    clients: Vec<ClientRef>,
+    speakers: Vec<ParticipantId>,
+    speakers_due: Option<Instant>,
+}
+
+/// Every room and client on the node.
+pub struct Sfu {
+    limits: Limits,
+    public_addr: SocketAddr,
+    clients: Slab<Client>,
+    next_id: u64,
+    rooms: HashMap<RoomId, Room>,
+    by_addr: HashMap<SocketAddr, ClientRef>,
+    by_ufrag: HashMap<String, ClientRef>,
+    by_participant: HashMap<(RoomId, ParticipantId), ClientRef>,
+    timers: BinaryHeap<Reverse<(Instant, ClientRef)>>,
+    /// Events drained from clients, handled in order after each input.
+    events: VecDeque<(ClientRef, Event)>,
+    /// Clients whose negotiation may be due.
+    dirty: Vec<ClientRef>,
+    out: VecDeque<Output>,
+    stats: NodeStats,
+}
+
+impl Sfu {
+    /// An empty node advertising `public_addr` in its ICE candidates.
+    pub fn new(public_addr: SocketAddr, limits: Limits) -> Self {
+        Sfu {
+            limits,
+            public_addr,
+            clients: Slab::new(),
+            next_id: 1,
+            rooms: HashMap::new(),
+            by_addr: HashMap::new(),
+            by_ufrag: HashMap::new(),
+            by_participant: HashMap::new(),
+            timers: BinaryHeap::new(),
+            events: VecDeque::new(),
+            dirty: Vec::new(),
+            out: VecDeque::new(),
+            stats: NodeStats::default(),
+        }
+    }
+
+    /// The next thing to do.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// When [`Sfu::handle_timeout`] is next due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.peek().map(|Reverse((t, _))| *t)
+    }
+
+    /// Load figures for the registry.
+    pub fn load(&self) -> NodeLoad {
+        NodeLoad {
+            rooms: self.rooms.len() as u32,
+            participants: self.clients.len() as u32,
+        }
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> NodeStats {
+        NodeStats {
+            rooms: self.rooms.len() as u32,
+            participants: self.clients.len() as u32,
+            tracks: self
+                .clients
+                .iter()
+                .map(|(_, c)| c.tracks.len() as u32)
+                .sum(),
+            ..self.stats.clone()
+        }
+    }
+
+    fn client(&self, r: ClientRef) -> Option<&Client> {
+        self.clients.get(r.key).filter(|c| c.id == r.id)
+    }
+
+    fn client_mut(&mut self, r: ClientRef) -> Option<&mut Client> {
+        self.clients.get_mut(r.key).filter(|c| c.id == r.id)
+    }
+
+    /// Adds an accepted participant; a second join of the same participant
+    /// in the same room replaces the first.
+    pub fn handle_join(&mut self, now: Instant, accepted: Accepted) -> Result<String, JoinError> {
+        let Accepted {
+            claims,
+            mut rtc,
+            answer,
+            tracks,
+            deadline,
+        } = accepted;
+        let room = claims.room.clone();
+        let who = claims.participant.clone();
+        if let Some(old) = self
+            .by_participant
+            .get(&(room.clone(), who.clone()))
+            .copied()
+        {
+            self.remove(old, "replaced by a new connection");
+        }
+        if self.clients.len() >= self.limits.max_clients {
+            return Err(JoinError::Full("this media node is full".into()));
+        }
+        if self.rooms.get(&room).map_or(0, |r| r.clients.len()) >= self.limits.max_room {
+            return Err(JoinError::Full(
+                "the room is full on this media node".into(),
+            ));
+        }
+        let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
+        let id = self.next_id;
+        self.next_id += 1;
+        let entry = self.clients.vacant_entry();
+        let me = ClientRef {
+            key: entry.key(),
+            id,
+        };
+        entry.insert(Client {
+            id,
+            participant: who.clone(),
+            room: room.clone(),
+            rtc,
+            publish: claims.publish.clone(),
+            subscribe: claims.subscribe,
+            ufrag: ufrag.clone(),
+            addrs: Vec::new(),
+            tracks,
+            ssrcs: HashMap::new(),
+            subs: Vec::new(),
+            channel: None,
+            pending: None,
+            dirty: false,
+            connected: false,
+            joined: now,
+            deadline,
+            estimate: None,
+            view: HashMap::new(),
+            outbox: Vec::new(),
+        });
+        self.by_ufrag.insert(ufrag, me);
+        self.by_participant.insert((room.clone(), who), me);
+        let r = self.rooms.entry(room).or_default();
+        r.clients.push(me);
+        // Everyone else in the room will receive the newcomer's tracks; the
+        // newcomer gets theirs once its data channel opens.
+        let others: Vec<ClientRef> = r.clients.iter().copied().filter(|c| *c != me).collect();
+        self.dirty.extend(others);
+        self.timers.push(Reverse((deadline, me)));
+        self.settle(now);
+        Ok(answer)
+    }
+
+    /// A datagram arrived from `source`.
+    pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, buf: &[u8]) {
+        let Ok(receive) = Receive::new(Protocol::Udp, source, self.public_addr, buf) else {
+            self.stats.dropped_unrouted += 1;
+            return;
+        };
+        let input = Input::Receive(now, receive);
+        let target = match self.by_addr.get(&source).copied() {
+            Some(r) if self.client(r).is_some_and(|c| c.rtc.accepts(&input)) => Some(r),
+            _ => self.stun_owner(buf, &input),
+        };
+        let Some(r) = target else {
+            self.stats.dropped_unrouted += 1;
+            return;
+        };
+        if self.by_addr.get(&source) != Some(&r) {
+            self.remember_addr(r, source);
+        }
+        self.feed(r, input);
+        self.settle(now);
+    }
+
+    /// The client a STUN request is for: the username's first half is the
+    /// node's ufrag; that client alone checks the message integrity.
+    fn stun_owner(&self, buf: &[u8], input: &Input) -> Option<ClientRef> {
+        if buf.first().is_none_or(|b| *b > 1) {
+            return None;
+        }
+        let msg = str0m::ice::StunMessage::parse(buf).ok()?;
+        let (local, _) = msg.split_username()?;
+        let r = *self.by_ufrag.get(local)?;
+        self.client(r)?.rtc.accepts(input).then_some(r)
+    }
+
+    fn remember_addr(&mut self, r: ClientRef, addr: SocketAddr) {
+        if let Some(prev) = self.by_addr.insert(addr, r)
+            && let Some(c) = self.client_mut(prev)
+        {
+            c.addrs.retain(|a| *a != addr);
+        }
+        let max = self.limits.max_addrs;
+        let mut evicted = None;
+        if let Some(c) = self.client_mut(r) {
+            c.addrs.push(addr);
+            if c.addrs.len() > max {
+                evicted = Some(c.addrs.remove(0));
+            }
+        }
+        if let Some(a) = evicted {
+            self.by_addr.remove(&a);
+        }
+    }
+
+    /// Time passed: due clients get their timeouts.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(Reverse((t, r))) = self.timers.peek().copied() {
+            if t > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(c) = self.client(r) else { continue };
+            if c.deadline > now {
+                continue; // A stale entry; a newer one is queued.
+            }
+            if !c.connected && now.saturating_duration_since(c.joined) > self.limits.connect_within
+            {
+                self.remove(r, "did not connect in time");
+                continue;
+            }
+            self.feed(r, Input::Timeout(now));
+        }
+        self.settle(now);
+    }
+
+    /// Carries out a control command.
+    pub fn handle_command(
+        &mut self,
+        now: Instant,
+        cmd: Command,
+    ) -> Result<Option<String>, JoinError> {
+        let result = match cmd {
+            Command::Grants(room, who, grants) => {
+                let r = self.find(&room, &who)?;
+                self.set_grants(now, r, grants);
+                Ok(None)
+            }
+            Command::Remove(room, who) => {
+                let r = self.find(&room, &who)?;
+                self.remove(r, "removed by the room");
+                Ok(None)
+            }
+            Command::CloseRoom(room) => {
+                let clients = self
+                    .rooms
+                    .get(&room)
+                    .map(|r| r.clients.clone())
+                    .unwrap_or_default();
+                for r in clients {
+                    self.remove(r, "the room closed");
+                }
+                Ok(None)
+            }
+            Command::Restart(room, who, offer) => {
+                let r = self.find(&room, &who)?;
+                self.restart(r, *offer).map(Some)
+            }
+        };
+        self.settle(now);
+        result
+    }
+
+    fn find(&self, room: &RoomId, who: &ParticipantId) -> Result<ClientRef, JoinError> {
+        self.by_participant
+            .get(&(room.clone(), who.clone()))
+            .copied()
+            .ok_or(JoinError::NotFound)
+    }
+
+    fn restart(&mut self, r: ClientRef, offer: SdpOffer) -> Result<String, JoinError> {
+        let c = self.client_mut(r).ok_or(JoinError::NotFound)?;
+        // A pending node offer loses: the browser's restart wins the glare,
+        // and the node re-offers once it is answered.
+        c.pending = None;
+        let answer = c
+            .rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| JoinError::MalformedSdp(e.to_string()))?;
+        let ufrag = c.rtc.direct_api().local_ice_credentials().ufrag;
+        let old = std::mem::replace(&mut c.ufrag, ufrag.clone());
+        // Offered-but-unanswered sections were rolled back with the pending
+        // offer: forget them, and offer again.
+        let dropped: Vec<usize> = (0..c.subs.len())
+            .filter(|&i| c.subs[i].state == State::Offered)
+            .collect();
+        for &i in &dropped {
+            c.subs[i].state = State::Ended;
+        }
+        c.dirty = true;
+        self.by_ufrag.remove(&old);
+        self.by_ufrag.insert(ufrag, r);
+        for i in dropped {
+            self.unlink_sub(r, i);
+        }
+        self.dirty.push(r);
+        self.drain(r);
+        Ok(answer.to_sdp_string())
+    }
+
+    fn set_grants(&mut self, now: Instant, r: ClientRef, grants: GrantsUpdate) {
+        let Some(c) = self.client_mut(r) else { return };
+        c.publish = grants.publish;
+        let mut unblocked = Vec::new();
+        for (i, t) in c.tracks.iter_mut().enumerate() {
+            let blocked = !c.publish.contains(&t.source);
+            if t.blocked && !blocked {
+                unblocked.push(i);
+            }
+            t.blocked = blocked;
+        }
+        let was = std::mem::replace(&mut c.subscribe, grants.subscribe);
+        if was != grants.subscribe {
+            c.dirty = true;
+            self.dirty.push(r);
+        }
+        for i in unblocked {
+            self.request_keyframes(
+                now,
+                TrackRef {
+                    publisher: r,
+                    index: i,
+                },
+            );
+        }
+    }
+
+    /// Feeds one input to a client and drains it; a client whose input
+    /// makes str0m fail or panic is removed, and nobody else notices.
+    fn feed(&mut self, r: ClientRef, input: Input) {
+        let Some(c) = self.client_mut(r) else { return };
+        let ok = catch_unwind(AssertUnwindSafe(|| c.rtc.handle_input(input).is_ok()));
+        match ok {
+            Ok(true) => self.drain(r),
+            Ok(false) | Err(_) => {
+                self.stats.faulted += 1;
+                self.remove(r, "its connection failed");
+            }
+        }
+    }
+
+    /// Polls a client's `Rtc` until it only waits for time: transmits go
+    /// out, events queue up, the next deadline goes on the heap.
+    fn drain(&mut self, r: ClientRef) {
+        let Some(c) = self.clients.get_mut(r.key).filter(|c| c.id == r.id) else {
+            return;
+        };
+        let polled = catch_unwind(AssertUnwindSafe(|| {
+            loop {
+                match c.rtc.poll_output() {
+                    Ok(str0m::Output::Transmit(t)) => self.out.push_back(Output::Transmit(t)),
+                    Ok(str0m::Output::Event(e)) => self.events.push_back((r, e)),
+                    Ok(str0m::Output::Timeout(t)) => return Some(t),
+                    Err(_) => return None,
+                }
+            }
+        }));
+        match polled {
+            Ok(Some(t)) => {
+                if t != c.deadline || self.timers.is_empty() {
+                    c.deadline = t;
+                    self.timers.push(Reverse((t, r)));
+                }
+            }
+            _ => {
+                self.stats.faulted += 1;
+                self.remove(r, "its connection failed");
+            }
+        }
+    }
+
+    /// Handles queued events, then due negotiations, until quiet.
+    fn settle(&mut self, now: Instant) {
+        loop {
+            while let Some((r, e)) = self.events.pop_front() {
+                if self.client(r).is_some() {
+                    self.handle_event(now, r, e);
+                }
+            }
+            if self.dirty.is_empty() {
+                break;
+            }
+            let mut dirty = std::mem::take(&mut self.dirty);
+            dirty.sort();
+            dirty.dedup();
+            for r in dirty {
+                self.negotiate(r);
+            }
+            if self.events.is_empty() {
+                break;
+            }
+        }
+        self.speakers(now);
+    }
+
+    fn handle_event(&mut self, now: Instant, r: ClientRef, e: Event) {
+        match e {
+            Event::RtpPacket(p) => self.forward(now, r, p),
+            Event::Connected => {
+                if let Some(c) = self.client_mut(r) {
+                    c.connected = true;
+                }
+            }
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                // The browser restarts ICE through the room; until it does,
+                // nothing is sent to it. str0m closes the Rtc if it never does.
+            }
+            Event::ChannelOpen(id, label) if label == "sfu" => {
+                if let Some(c) = self.client_mut(r) {
+                    c.channel = Some(id);
+                    c.dirty = true;
+                    let pending = std::mem::take(&mut c.outbox);
+                    for m in pending {
+                        self.send(r, &m);
+                    }
+                }
+                self.dirty.push(r);
+            }
+            Event::ChannelData(d) => {
+                if d.binary {
+                    return;
+                }
+                match serde_json::from_slice::<PeerMessage>(&d.data) {
+                    Ok(PeerMessage::Answer { sdp }) => self.handle_answer(now, r, &sdp),
+                    Ok(PeerMessage::View { tiles }) => {
+                        if let Some(c) = self.client_mut(r) {
+                            c.view = tiles
+                                .into_iter()
+                                .take(256)
+                                .map(|t| ((t.participant, t.source), t.height))
+                                .collect();
+                        }
+                        self.allocate(now, r);
+                    }
+                    Err(e) => tracing::debug!(error = %e, "unreadable data channel message"),
+                }
+            }
+            Event::KeyframeRequest(k) => {
+                let track = self.client(r).and_then(|c| {
+                    let i = c.sub_by_mid(k.mid)?;
+                    let s = &c.subs[i];
+                    Some((s.track, s.current.or(s.target)))
+                });
+                if let Some((t, Some(layer))) = track {
+                    self.request_keyframe(now, t, layer);
+                }
+            }
+            Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
+                if let Some(c) = self.client_mut(r) {
+                    c.estimate = Some(estimate);
+                }
+                self.allocate(now, r);
+            }
+            _ => {}
+        }
+    }
+
+    /// The browser answered the node's offer.
+    fn handle_answer(&mut self, now: Instant, r: ClientRef, sdp: &str) {
+        let Some(c) = self.client_mut(r) else { return };
+        let Some(pending) = c.pending.take() else {
+            tracing::debug!("answer without an offer");
+            return;
+        };
+        let answer = match SdpAnswer::from_sdp_string(sdp) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::debug!(error = %e, "malformed answer from browser");
+                c.dirty = true;
+                self.dirty.push(r);
+                return;
+            }
+        };
+        if let Err(e) = c.rtc.sdp_api().accept_answer(pending, answer) {
+            tracing::debug!(error = %e, "answer refused");
+        }
+        // Resolve payload types now the subscriber's codecs are known.
+        let mut started = Vec::new();
+        for (i, s) in c.subs.iter_mut().enumerate() {
+            if s.state == State::Offered {
+                s.state = State::Active;
+                started.push(i);
+            }
+        }
+        self.drain(r);
+        for i in started {
+            self.start_sub(now, r, i);
+        }
+        self.allocate(now, r);
+        self.dirty.push(r); // Anything that changed meanwhile.
+    }
+
+    fn start_sub(&mut self, now: Instant, r: ClientRef, i: usize) {
+        let Some(c) = self.client(r) else { return };
+        let Some(s) = c.subs.get(i) else { return };
+        let t = s.track;
+        if s.kind == MediaKind::Audio
+            && let Some(c) = self.client_mut(r)
+        {
+            c.subs[i].set_target(Some(0), now);
+        }
+        let _ = t;
+    }
+
+    /// Builds and sends the node's offer for tracks that came or went.
+    fn negotiate(&mut self, r: ClientRef) {
+        let Some(c) = self.client(r) else { return };
+        if !c.dirty || c.pending.is_some() || c.channel.is_none() {
+            return;
+        }
+        let room = c.room.clone();
+        let subscribe = c.subscribe;
+        // What this client should receive: every track of the others.
+        let mut wanted: Vec<(TrackRef, ParticipantId, Source, MediaKind)> = Vec::new();
+        if subscribe {
+            for &p in self
+                .rooms
+                .get(&room)
+                .map(|x| x.clients.as_slice())
+                .unwrap_or(&[])
+            {
+                if p == r {
+                    continue;
+                }
+                let Some(pc) = self.client(p) else { continue };
+                for (index, t) in pc.tracks.iter().enumerate() {
+                    wanted.push((
+                        TrackRef {
+                            publisher: p,
+                            index,
+                        },
+                        pc.participant.clone(),
+                        t.source,
+                        t.kind,
+                    ));
+                }
+            }
+        }
+        let Some(c) = self.client_mut(r) else { return };
+        c.dirty = false;
+        let live: Vec<TrackRef> = c
+            .subs
+            .iter()
+            .filter(|s| s.state != State::Ended)
+            .map(|s| s.track)
+            .collect();
+        let adds: Vec<_> = wanted
+            .iter()
+            .filter(|w| !live.contains(&w.0))
+            .cloned()
+            .collect();
+        let ended: Vec<usize> = (0..c.subs.len())
+            .filter(|&i| {
+                c.subs[i].state != State::Ended && !wanted.iter().any(|w| w.0 == c.subs[i].track)
+            })
+            .collect();
+        if adds.is_empty() && ended.is_empty() {
+            return;
+        }
+        let mut api = c.rtc.sdp_api();
+        for &i in &ended {
+            api.stop_media(c.subs[i].mid);
+        }
+        let mut new_subs = Vec::new();
+        for (track, who, source, kind) in adds {
+            let mid = api.add_media(
+                kind,
+                Direction::SendOnly,
+                Some(who.to_string()),
+                Some(format!("{who}-{}", source.as_str())),
+                None,
+            );
+            new_subs.push(Subscription::new(track, who, source, kind, mid));
+        }
+        let applied = api.apply();
+        for &i in &ended {
+            c.subs[i].state = State::Ended;
+        }
+        let first_new = c.subs.len();
+        c.subs.extend(new_subs);
+        let count = c.subs.len();
+        let Some((offer, pending)) = applied else {
+            return;
+        };
+        c.pending = Some(pending);
+        let tracks: Vec<RemoteTrack> = c
+            .subs
+            .iter()
+            .filter(|s| s.state != State::Ended)
+            .map(|s| RemoteTrack {
+                mid: s.mid.to_string(),
+                participant: s.participant.clone(),
+                source: s.source,
+            })
+            .collect();
+        for i in ended {
+            self.unlink_sub(r, i);
+        }
+        for i in first_new..count {
+            let track = self.client(r).map(|c| c.subs[i].track);
+            if let Some(t) = track
+                && let Some(pc) = self.client_mut(t.publisher)
+                && let Some(tr) = pc.tracks.get_mut(t.index)
+            {
+                tr.subscribers.push((r, i));
+            }
+        }
+        self.send(
+            r,
+            &NodeMessage::Offer {
+                sdp: offer.to_sdp_string(),
+                tracks,
+            },
+        );
+    }
+
+    /// Removes subscription `i` of `r` from its track's subscriber list.
+    fn unlink_sub(&mut self, r: ClientRef, i: usize) {
+        let Some(t) = self.client(r).and_then(|c| c.subs.get(i)).map(|s| s.track) else {
+            return;
+        };
+        if let Some(pc) = self.client_mut(t.publisher)
+            && let Some(tr) = pc.tracks.get_mut(t.index)
+        {
+            tr.subscribers.retain(|&(s, j)| !(s == r && j == i));
+        }
+    }
+
+    /// Writes a message on a client's data channel (or keeps it until the
+    /// channel opens).
+    fn send(&mut self, r: ClientRef, msg: &NodeMessage) {
+        let Some(c) = self.client_mut(r) else { return };
+        let Some(id) = c.channel else {
+            c.outbox.push(msg.clone());
+            return;
+        };
+        let json = serde_json::to_vec(msg).unwrap_or_default();
+        if let Some(mut ch) = c.rtc.channel(id)
+            && let Err(e) = ch.write(false, &json)
+        {
+            tracing::debug!(error = %e, "data channel write failed");
+        }
+        self.drain(r);
+    }
+
+    /// Forwards one packet of publisher `r` to the subscribers of its track.
+    fn forward(&mut self, now: Instant, r: ClientRef, p: RtpPacket) {
+        self.stats.packets_in += 1;
+        let Some(c) = self.client_mut(r) else { return };
+        let (ti, li) = match c.ssrcs.get(&p.header.ssrc) {
+            Some(&v) => v,
+            None => {
+                let mut api = c.rtc.direct_api();
+                let Some(stream) = api.stream_rx(&p.header.ssrc) else {
+                    return;
+                };
+                let (mid, rid) = (stream.mid(), stream.rid());
+                let Some(ti) = c.tracks.iter().position(|t| t.mid == mid) else {
+                    return;
+                };
+                let Some(li) = c.tracks[ti].layer_of(rid) else {
+                    return;
+                };
+                c.ssrcs.insert(p.header.ssrc, (ti, li));
+                (ti, li)
+            }
+        };
+        let track = &mut c.tracks[ti];
+        if track.blocked {
+            self.stats.dropped_blocked += 1;
+            return;
+        }
+        track.layers[li].handle_packet(p.timestamp, p.payload.len());
+        let is_video = track.kind == MediaKind::Video;
+        let mut keyframe = false;
+        let mut vp8 = None;
+        if is_video {
+            if let Ok(d) = Vp8Descriptor::parse(&p.payload) {
+                keyframe = d.starts_keyframe(&p.payload);
+                if keyframe {
+                    let frame =
+                        track::vp8_descriptor_len(&p.payload).and_then(|n| p.payload.get(n..));
+                    if let Some(h) = frame.and_then(track::vp8_keyframe_height) {
+                        track.layers[li].height = Some(h);
+                    }
+                }
+                vp8 = Some(d);
+            }
+        } else {
+            track.loudness.handle_level(
+                p.timestamp,
+                p.header.ext_vals.audio_level,
+                p.header.ext_vals.voice_activity,
+            );
+        }
+        let ext = ExtensionValues {
+            audio_level: p.header.ext_vals.audio_level,
+            voice_activity: p.header.ext_vals.voice_activity,
+            video_orientation: p.header.ext_vals.video_orientation,
+            ..Default::default()
+        };
+        let codec_pt = p.header.payload_type;
+        let codec = c
+            .rtc
+            .codec_config()
+            .find(|x| x.pt() == codec_pt)
+            .map(|x| x.spec().codec);
+        let n = c.tracks[ti].subscribers.len();
+        for k in 0..n {
+            let Some(&(sr, si)) = self
+                .client(r)
+                .and_then(|c| c.tracks.get(ti))
+                .and_then(|t| t.subscribers.get(k))
+            else {
+                break;
+            };
+            self.forward_to(now, sr, si, li, keyframe, &p, vp8.as_ref(), &ext, codec);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn forward_to(
+        &mut self,
+        now: Instant,
+        sr: ClientRef,
+        si: usize,
+        layer: usize,
+        keyframe: bool,
+        p: &RtpPacket,
+        vp8: Option<&Vp8Descriptor>,
+        ext: &ExtensionValues,
+        codec: Option<Codec>,
+    ) {
+        let Some(sc) = self.client_mut(sr) else {
+            return;
+        };
+        if !sc.connected {
+            return;
+        }
+        let Some(s) = sc.subs.get_mut(si) else { return };
+        if s.pt.is_none() || s.codec != codec {
+            let found = codec.and_then(|codec| {
+                let media = sc.rtc.media(s.mid)?;
+                let remote = media.remote_pts();
+                sc.rtc
+                    .codec_config()
+                    .params()
+                    .iter()
+                    .find(|x| x.spec().codec == codec && remote.contains(&x.pt()))
+                    .map(|x| x.pt())
+            });
+            s.pt = found;
+            s.codec = codec;
+        }
+        let gate = s.gate(layer, keyframe);
+        let Gate::Forward { switched } = gate else {
+            return;
+        };
+        let Some(pt) = s.pt else { return };
+        let Some(out) = s.rewriter.rewrite(rewrite::In {
+            seq: *p.seq_no,
+            ts: p.header.timestamp,
+            at: p.timestamp,
+            picture_id: vp8.and_then(|d| d.picture_id()),
+            tl0: vp8.and_then(|d| d.tl0_pic_idx()),
+        }) else {
+            return;
+        };
+        let mid = s.mid;
+        let is_video = s.kind == MediaKind::Video;
+        let mut write = RtpWrite::new(
+            pt,
+            SeqNo::from(out.seq),
+            out.ts,
+            p.timestamp,
+            p.payload.clone(),
+        )
+        .marker(p.header.marker)
+        .ext_vals(ext.clone())
+        .nackable(is_video);
+        if let Some(d) = vp8 {
+            let mut b = d.patch();
+            if let Some(id) = out.picture_id {
+                b = b.picture_id(id);
+            }
+            if let Some(t) = out.tl0 {
+                b = b.tl0_pic_idx(t);
+            }
+            if let Ok(patch) = b.build() {
+                write = write.vp8_patch(patch);
+            }
+        }
+        let mut api = sc.rtc.direct_api();
+        let Some(tx) = api.stream_tx_by_mid(mid, None) else {
+            return;
+        };
+        tx.write_rtp(write);
+        self.stats.packets_out += 1;
+        if switched {
+            self.stats.layer_switches += 1;
+        }
+        let _ = now;
+        self.drain(sr);
+    }
+
+    /// Asks the publisher of `t` for a keyframe on `layer`, throttled.
+    fn request_keyframe(&mut self, now: Instant, t: TrackRef, layer: usize) {
+        let Some(pc) = self.client_mut(t.publisher) else {
+            return;
+        };
+        let Some(track) = pc.tracks.get_mut(t.index) else {
+            return;
+        };
+        let Some(l) = track.layers.get_mut(layer) else {
+            return;
+        };
+        if !l.take_keyframe_slot(now) {
+            return;
+        }
+        let (mid, rid) = (track.mid, l.rid);
+        if let Some(rx) = pc.rtc.direct_api().stream_rx_by_mid(mid, rid) {
+            rx.request_keyframe(KeyframeRequestKind::Pli);
+            self.stats.keyframe_requests += 1;
+        }
+        self.drain(t.publisher);
+    }
+
+    fn request_keyframes(&mut self, now: Instant, t: TrackRef) {
+        let layers = self
+            .client(t.publisher)
+            .and_then(|c| c.tracks.get(t.index))
+            .map_or(0, |tr| tr.layers.len());
+        for l in 0..layers {
+            self.request_keyframe(now, t, l);
+        }
+    }
+
+    /// Chooses layers for a subscriber's video from its estimate and view.
+    fn allocate(&mut self, now: Instant, r: ClientRef) {
+        let Some(c) = self.client(r) else { return };
+        let estimate = c.estimate.map_or(600_000, |b| b.as_u64());
+        let mut audio = 0u64;
+        let mut wants = Vec::new();
+        let mut idx = Vec::new();
+        for (i, s) in c.subs.iter().enumerate() {
+            if s.state != State::Active {
+                continue;
+            }
+            let Some(pc) = self.client(s.track.publisher) else {
+                continue;
+            };
+            let Some(track) = pc.tracks.get(s.track.index) else {
+                continue;
+            };
+            if s.kind == MediaKind::Audio {
+                audio += track.layers[0].bitrate;
+                continue;
+            }
+            let height = c
+                .view
+                .get(&(s.participant.clone(), s.source))
+                .copied()
+                .unwrap_or(if c.view.is_empty() {
+                    DEFAULT_TILE_HEIGHT
+                } else {
+                    0
+                });
+            let priority = match s.source {
+                Source::Screen => 1_000_000,
+                _ => height,
+            };
+            wants.push(layer::Want {
+                layers: track.layer_infos(now),
+                tile_height: height,
+                priority,
+            });
+            idx.push(i);
+        }
+        let budget = (estimate * BUDGET_SHARE / 100).saturating_sub(audio);
+        let chosen = layer::allocate(budget, &wants);
+        let ideal_sum: u64 = wants
+            .iter()
+            .filter_map(|w| layer::ideal(w).map(|l| w.layers[l].bitrate.max(150_000)))
+            .sum();
+        let mut keyframes = Vec::new();
+        let Some(c) = self.client_mut(r) else { return };
+        for (k, &i) in idx.iter().enumerate() {
+            let s = &mut c.subs[i];
+            let mut target = chosen[k];
+            // Upgrades wait; downgrades and pauses do not.
+            if target > s.target
+                && s.target.is_some()
+                && s.last_upgrade
+                    .is_some_and(|t| now.saturating_duration_since(t) < UPGRADE_HOLD)
+            {
+                target = s.target;
+            }
+            if s.set_target(target, now)
+                && let Some(l) = target
+            {
+                keyframes.push((s.track, l));
+            }
+        }
+        let min: u64 = chosen
+            .iter()
+            .zip(&wants)
+            .filter_map(|(c, w)| c.map(|l| w.layers[l].bitrate))
+            .sum::<u64>()
+            + audio;
+        c.rtc.bwe().set_bitrate(
+            Bitrate::from(min.max(100_000)),
+            Bitrate::from((ideal_sum + audio).max(300_000)),
+        );
+        self.drain(r);
+        for (t, l) in keyframes {
+            self.request_keyframe(now, t, l);
+        }
+    }
+
+    /// Re-ranks speakers in rooms that are due and tells their clients.
+    fn speakers(&mut self, now: Instant) {
+        let due: Vec<RoomId> = self
+            .rooms
+            .iter()
+            .filter(|(_, r)| r.speakers_due.is_none_or(|t| t <= now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in due {
+            let Some(room) = self.rooms.get(&id) else {
+                continue;
+            };
+            let mut mics = Vec::new();
+            for &cr in &room.clients {
+                let Some(c) = self.client(cr) else { continue };
+                for t in &c.tracks {
+                    if t.source == Source::Microphone && !t.blocked {
+                        mics.push((c.participant.clone(), t.loudness.clone()));
+                    }
+                }
+            }
+            let ranked = speaker::rank(now, mics.into_iter());
+            let Some(room) = self.rooms.get_mut(&id) else {
+                continue;
+            };
+            room.speakers_due = Some(now + speaker::INTERVAL);
+            if ranked == room.speakers {
+                continue;
+            }
+            room.speakers = ranked.clone();
+            let clients = room.clients.clone();
+            for cr in clients {
+                self.send(
+                    cr,
+                    &NodeMessage::Speakers {
+                        ids: ranked.clone(),
+                    },
+                );
+            }
+        }
+    }
+
+    /// Takes a client out: closes its connection, forgets its routes, and
+    /// stops its tracks at every subscriber.
+    fn remove(&mut self, r: ClientRef, reason: &'static str) {
+        let Some(c) = self.client(r) else { return };
+        let key = (c.room.clone(), c.participant.clone());
+        let subs = c.subs.len();
+        if self.by_participant.get(&key) == Some(&r) {
+            self.by_participant.remove(&key);
+        }
+        for i in 0..subs {
+            self.unlink_sub(r, i);
+        }
+        let mut c = self.clients.remove(r.key);
+        for a in &c.addrs {
+            if self.by_addr.get(a) == Some(&r) {
+                self.by_addr.remove(a);
+            }
+        }
+        if self.by_ufrag.get(&c.ufrag) == Some(&r) {
+            self.by_ufrag.remove(&c.ufrag);
+        }
+        for t in &c.tracks {
+            for &(s, _) in &t.subscribers {
+                if let Some(sc) = self.client_mut(s) {
+                    sc.dirty = true;
+                }
+                self.dirty.push(s);
+            }
+        }
+        if let Some(room) = self.rooms.get_mut(&c.room) {
+            room.clients.retain(|x| *x != r);
+            if room.clients.is_empty() {
+                self.rooms.remove(&c.room);
+            }
+        }
+        // Say goodbye (DTLS close) if it is still reachable.
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            c.rtc.disconnect();
+            while let Ok(str0m::Output::Transmit(t)) = c.rtc.poll_output() {
+                self.out.push_back(Output::Transmit(t));
+            }
+        }));
+        self.out.push_back(Output::Gone {
+            room: c.room,
+            participant: c.participant,
+            reason,
+        });
+    }
+}
