@@ -8,6 +8,9 @@
 //! - [`limit`]: the per-connection message rate limit.
 //! - [`media_token`]: minting the media tokens media nodes trust (the worker
 //!   re-exports it).
+//! - [`placement`]: node health and choosing a media node for a room.
+//! - `media_link` (wasm32 only): placing the room on a media node and
+//!   calling its control API.
 //! - `shell` (wasm32 only): the workerd adapter. It accepts hibernating
 //!   WebSockets, reads and writes the object's SQLite storage, and carries out
 //!   the core's outputs. It holds no room logic.
@@ -17,8 +20,11 @@
 
 pub mod limit;
 pub mod media_token;
+pub mod placement;
 pub mod room;
 
+#[cfg(target_arch = "wasm32")]
+mod media_link;
 #[cfg(target_arch = "wasm32")]
 #[allow(missing_docs)] // `#[durable_object]` generates undocumented glue.
 mod shell;

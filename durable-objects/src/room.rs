@@ -10,13 +10,16 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
-use protocol::ParticipantId;
 use protocol::access::{self, Grants, Permission, RoomRole};
+use protocol::media::{
+    GrantsUpdate, MAX_OFFER_SOURCES, MAX_SDP_BYTES, MediaClaims, Source, TrackSource,
+};
 use protocol::room::{
     ChatMessage, ClientMessage, ErrorCode, HISTORY_PAGE, Identity, MAX_FRAME_BYTES, MAX_REPLAY,
     MAX_TEXT_CHARS, PROTOCOL_VERSION, Participant, Person, RoomState, RoomSync, ServerMessage,
     Track, close_code,
 };
+use protocol::{ParticipantId, RoomId};
 use serde::{Deserialize, Serialize};
 
 use crate::limit::TokenBucket;
@@ -107,6 +110,41 @@ pub enum Output {
     PersistLock(bool),
     /// Record that the meeting ended.
     PersistEnded,
+    /// Join this participant's media: place the room on a media node if it
+    /// has none, mint a token for `claims`, send the offer, and hand the
+    /// result to [`Room::handle_media_answer`].
+    MediaJoin {
+        /// The socket that sent the offer (and gets the answer).
+        conn: ConnId,
+        /// The grants the token carries.
+        claims: MediaClaims,
+        /// The browser's SDP offer.
+        sdp: String,
+        /// What each sending section carries.
+        sources: Vec<TrackSource>,
+        /// Where the participant is, for placement.
+        near: Option<String>,
+    },
+    /// An ICE restart offer for the participant's existing media connection.
+    MediaRestart {
+        /// The socket that sent it.
+        conn: ConnId,
+        /// Whose connection.
+        participant: ParticipantId,
+        /// The offer.
+        sdp: String,
+    },
+    /// Tell the room's media node what a participant may do now.
+    MediaGrants {
+        /// Whom.
+        participant: ParticipantId,
+        /// Their grants.
+        grants: GrantsUpdate,
+    },
+    /// Disconnect a participant's media at once.
+    MediaRemove(ParticipantId),
+    /// Disconnect everyone's media: the meeting ended.
+    MediaClose,
 }
 
 /// Where a member is.
@@ -147,6 +185,9 @@ pub struct Snapshot {
     /// Options were taken from the accounts database once.
     #[serde(default)]
     pub configured: bool,
+    /// The room's id, learnt from the first identity (media tokens name it).
+    #[serde(default)]
+    pub id: Option<RoomId>,
     /// Everyone present, away or waiting.
     pub members: Vec<SavedMember>,
     /// Removed and not yet allowed back.
@@ -179,6 +220,8 @@ impl Member {
 #[derive(Debug)]
 struct Conn {
     who: ParticipantId,
+    /// Where the socket's request came from (a continent code), if known.
+    near: Option<String>,
 }
 
 /// The state of one room.
@@ -190,6 +233,8 @@ pub struct Room {
     ended: bool,
     /// Whether the options have been taken from an identity yet.
     configured: bool,
+    /// The room's id, from the first identity.
+    id: Option<RoomId>,
     /// Present, away and waiting members; the order of ids is the order
     /// lists are shown in.
     members: BTreeMap<ParticipantId, Member>,
@@ -203,6 +248,24 @@ pub struct Room {
     /// Revision the next new, edited or deleted message gets.
     next_rev: u64,
     outputs: VecDeque<Output>,
+}
+
+/// Why the media side refused an offer, for [`Room::handle_media_answer`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaRefusal {
+    /// What the client is told.
+    pub code: ErrorCode,
+    /// For people.
+    pub message: String,
+}
+
+/// The permission publishing `source` needs.
+pub fn publish_permission(source: Source) -> Permission {
+    match source {
+        Source::Camera => Permission::PublishCamera,
+        Source::Microphone => Permission::PublishMicrophone,
+        Source::Screen => Permission::ShareScreen,
+    }
 }
 
 /// A refused client message, sent back as [`ServerMessage::Error`].
@@ -247,6 +310,7 @@ impl Room {
             max_participants: snapshot.max_participants,
             ended: snapshot.ended,
             configured: snapshot.configured,
+            id: snapshot.id,
             members: BTreeMap::new(),
             removed: snapshot
                 .removed
@@ -267,7 +331,13 @@ impl Room {
         for (conn, who) in conns {
             if let Some(m) = room.members.get_mut(who) {
                 m.conns.insert(*conn);
-                room.conns.insert(*conn, Conn { who: who.clone() });
+                room.conns.insert(
+                    *conn,
+                    Conn {
+                        who: who.clone(),
+                        near: None,
+                    },
+                );
             }
         }
         // Members whose sockets died while the object was away get the grace
@@ -319,6 +389,7 @@ impl Room {
             max_participants: self.max_participants,
             ended: self.ended,
             configured: self.configured,
+            id: self.id.clone(),
             members: self
                 .members
                 .values()
@@ -389,6 +460,7 @@ impl Room {
     /// unless they were still in the lobby, tells everyone they left.
     fn expel(&mut self, id: &ParticipantId, code: u16, reason: &str) -> Option<Member> {
         let member = self.members.remove(id)?;
+        self.outputs.push_back(Output::MediaRemove(id.clone()));
         for c in &member.conns {
             self.conns.remove(c);
             self.close(*c, code, reason);
@@ -403,6 +475,7 @@ impl Room {
     /// Ends the meeting: every socket closes and nobody may come back.
     fn end_meeting(&mut self) {
         self.ended = true;
+        self.outputs.push_back(Output::MediaClose);
         let all: Vec<ConnId> = self.conns.keys().copied().collect();
         for c in all {
             self.close(c, close_code::ENDED, "a host ended the meeting");
@@ -540,6 +613,9 @@ impl Room {
         // from the first identity only; later changes arrive as they happen
         // (`Lock` here, written through; `handle_sync` for the HTTP API), so
         // a join that read D1 a moment earlier cannot undo them.
+        if self.id.is_none() {
+            self.id = Some(identity.room.clone());
+        }
         if !self.configured {
             self.configured = true;
             self.lobby = identity.lobby;
@@ -547,7 +623,13 @@ impl Room {
             self.max_participants = identity.max_participants;
         }
         let id = identity.id.clone();
-        self.conns.insert(conn, Conn { who: id.clone() });
+        self.conns.insert(
+            conn,
+            Conn {
+                who: id.clone(),
+                near: identity.near.clone(),
+            },
+        );
 
         if let Some(member) = self.members.get_mut(&id) {
             member.conns.insert(conn);
@@ -882,6 +964,58 @@ impl Room {
                     Track::Camera => "participant_camera_muted",
                 };
                 self.audit(who, action, target.to_string());
+                self.media_grants(&target);
+            }
+            ClientMessage::Unmute { who: target, track } => {
+                need(Permission::MuteOthers)?;
+                self.update(
+                    &target,
+                    |p| match track {
+                        Track::Microphone => p.mic_muted = false,
+                        Track::Camera => p.camera_muted = false,
+                    },
+                    store,
+                )?;
+                let action = match track {
+                    Track::Microphone => "participant_mic_unmuted",
+                    Track::Camera => "participant_camera_unmuted",
+                };
+                self.audit(who, action, target.to_string());
+                self.media_grants(&target);
+            }
+            ClientMessage::MediaOffer { sdp, sources } => {
+                need(Permission::Join)?;
+                if sdp.len() > MAX_SDP_BYTES {
+                    return Err(refuse(ErrorCode::BadOffer, "the offer is too large"));
+                }
+                if sources.len() > MAX_OFFER_SOURCES {
+                    return Err(refuse(ErrorCode::BadOffer, "too many sources"));
+                }
+                for s in &sources {
+                    need(publish_permission(s.source))?;
+                }
+                let claims = self
+                    .media_claims(who)
+                    .ok_or_else(|| refuse(ErrorCode::NotFound, "not in the room"))?;
+                let near = self.conns.get(&conn).and_then(|c| c.near.clone());
+                self.outputs.push_back(Output::MediaJoin {
+                    conn,
+                    claims,
+                    sdp,
+                    sources,
+                    near,
+                });
+            }
+            ClientMessage::MediaRestart { sdp } => {
+                need(Permission::Join)?;
+                if sdp.len() > MAX_SDP_BYTES {
+                    return Err(refuse(ErrorCode::BadOffer, "the offer is too large"));
+                }
+                self.outputs.push_back(Output::MediaRestart {
+                    conn,
+                    participant: who.clone(),
+                    sdp,
+                });
             }
             ClientMessage::Remove { who: target } => {
                 need(Permission::RemoveOthers)?;
@@ -934,6 +1068,7 @@ impl Room {
                     ));
                 }
                 self.update(&target, |p| p.role = role, store)?;
+                self.media_grants(&target);
                 if let Some(user) = target.as_str().strip_prefix("u-") {
                     self.outputs.push_back(Output::PersistRole {
                         user: user.to_owned(),
@@ -1037,6 +1172,68 @@ impl Room {
     }
 
     /// Changes a present or away member and tells everyone.
+    /// What a participant's media token grants now: the sources their role
+    /// allows, split into forwarded and host-muted.
+    fn media_claims(&self, id: &ParticipantId) -> Option<MediaClaims> {
+        let member = self.members.get(id)?;
+        let p = &member.participant;
+        let grants = Grants {
+            global: None,
+            room: Some(p.role),
+        };
+        let mut claims = MediaClaims {
+            room: self.id.clone()?,
+            participant: id.clone(),
+            publish: Vec::new(),
+            subscribe: true,
+            muted: Vec::new(),
+        };
+        for source in [Source::Camera, Source::Microphone, Source::Screen] {
+            if access::check(grants, publish_permission(source)).is_err() {
+                continue;
+            }
+            let muted = match source {
+                Source::Camera => p.camera_muted,
+                Source::Microphone => p.mic_muted,
+                Source::Screen => false,
+            };
+            if muted {
+                claims.muted.push(source);
+            } else {
+                claims.publish.push(source);
+            }
+        }
+        Some(claims)
+    }
+
+    /// Tells the media node a participant's current grants.
+    fn media_grants(&mut self, id: &ParticipantId) {
+        if let Some(c) = self.media_claims(id) {
+            self.outputs.push_back(Output::MediaGrants {
+                participant: id.clone(),
+                grants: GrantsUpdate {
+                    publish: c.publish,
+                    subscribe: c.subscribe,
+                },
+            });
+        }
+    }
+
+    /// The media node answered a socket's offer (or refused it).
+    pub fn handle_media_answer(&mut self, conn: ConnId, answer: Result<String, MediaRefusal>) {
+        if !self.conns.contains_key(&conn) {
+            return;
+        }
+        let msg = match answer {
+            Ok(sdp) => ServerMessage::MediaAnswer { sdp },
+            Err(r) => ServerMessage::Error {
+                code: r.code,
+                message: r.message,
+            },
+        };
+        self.send(vec![conn], msg);
+    }
+
     fn update(
         &mut self,
         id: &ParticipantId,

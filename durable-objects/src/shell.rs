@@ -189,7 +189,7 @@ fn now_ms() -> i64 {
     worker::Date::now().as_millis() as i64
 }
 
-fn meta(sql: &SqlStorage, key: &str) -> Option<String> {
+pub(crate) fn meta(sql: &SqlStorage, key: &str) -> Option<String> {
     let rows: Vec<Value> = sql
         .exec("SELECT value FROM meta WHERE key = ?", vec![key.into()])
         .and_then(|c| c.to_array())
@@ -342,6 +342,57 @@ impl Room {
                     )
                     .await;
                 }
+                Output::MediaJoin {
+                    conn,
+                    claims,
+                    sdp,
+                    sources,
+                    near,
+                } => {
+                    let room = claims.room.clone();
+                    let sql = self.state.storage().sql();
+                    let result = crate::media_link::join(
+                        &self.env,
+                        &sql,
+                        &room,
+                        claims,
+                        sdp,
+                        sources,
+                        near.as_deref(),
+                        now_ms(),
+                    )
+                    .await;
+                    self.core()?.borrow_mut().handle_media_answer(conn, result);
+                }
+                Output::MediaRestart {
+                    conn,
+                    participant,
+                    sdp,
+                } => {
+                    let Some(room) = self.room() else { continue };
+                    let sql = self.state.storage().sql();
+                    let result =
+                        crate::media_link::restart(&self.env, &sql, &room, &participant, sdp).await;
+                    self.core()?.borrow_mut().handle_media_answer(conn, result);
+                }
+                Output::MediaGrants {
+                    participant,
+                    grants,
+                } => {
+                    let Some(room) = self.room() else { continue };
+                    let sql = self.state.storage().sql();
+                    crate::media_link::grants(&self.env, &sql, &room, &participant, &grants).await;
+                }
+                Output::MediaRemove(participant) => {
+                    let Some(room) = self.room() else { continue };
+                    let sql = self.state.storage().sql();
+                    crate::media_link::remove(&self.env, &sql, &room, &participant).await;
+                }
+                Output::MediaClose => {
+                    let Some(room) = self.room() else { continue };
+                    let sql = self.state.storage().sql();
+                    crate::media_link::close(&self.env, &sql, &room).await;
+                }
                 Output::PersistEnded => {
                     self.d1_room(
                         "UPDATE rooms SET ended_ms = ?2 WHERE id = ?1 AND ended_ms IS NULL",
@@ -361,6 +412,14 @@ impl Room {
         if let Err(e) = result {
             worker::console_error!("room: D1 write failed ({sql}): {e}");
         }
+    }
+
+    /// This room's id, once known.
+    fn room(&self) -> Option<RoomId> {
+        self.room_id
+            .borrow()
+            .as_deref()
+            .and_then(|r| RoomId::parse(r).ok())
     }
 
     /// A D1 statement whose `?1` is this room's id.

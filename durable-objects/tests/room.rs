@@ -108,6 +108,7 @@ impl Sim {
             lobby: self.lobby,
             locked: self.locked,
             max_participants: self.max,
+            near: None,
         }
     }
 
@@ -818,10 +819,20 @@ fn changes_made_through_the_api_reach_the_live_room() {
     s.drain();
     assert_eq!(s.closed.get(&host), Some(&close_code::ENDED));
     assert_eq!(s.closed.get(&g), Some(&close_code::ENDED));
+    // The API already recorded all of it; only the media node is told.
     assert!(
-        s.side_effects.is_empty(),
-        "the API already recorded all of it"
+        s.side_effects
+            .iter()
+            .all(|o| matches!(o, Output::MediaRemove(_) | Output::MediaClose)),
+        "{:?}",
+        s.side_effects
     );
+    assert!(
+        s.side_effects
+            .iter()
+            .any(|o| matches!(o, Output::MediaRemove(_)))
+    );
+    assert!(s.side_effects.contains(&Output::MediaClose));
 }
 
 #[test]

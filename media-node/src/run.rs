@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use protocol::node::{Heartbeat, NodeLoad, Registration, RegistrationAccepted};
@@ -10,7 +11,10 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::time::Instant;
 
 use crate::config::Config;
+use crate::control::Control;
 use crate::registrar::{Action, Outcome, Registrar};
+use crate::sfu::client::Endpoint;
+use crate::sfu::{Limits, Sfu};
 
 /// Timeout of one call to the worker.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -31,6 +35,9 @@ pub enum NodeError {
     /// The HTTP client could not be built.
     #[error("http client: {0}")]
     Client(#[from] reqwest::Error),
+    /// The DTLS certificate could not be made.
+    #[error("could not generate the DTLS certificate")]
+    Crypto,
     /// The control API server failed.
     #[error("control API: {0}")]
     Serve(std::io::Error),
@@ -69,9 +76,25 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         .unwrap_or_else(|| format!("http://{http_addr}"));
     tracing::info!(%udp_addr, %media_addr, %control_url, node = %config.node_id, "media node up");
 
+    let cert = crate::engine::crypto().ok_or(NodeError::Crypto)?;
+    let udp = Arc::new(udp);
+    let (jobs, job_rx) = tokio::sync::mpsc::channel(crate::engine::QUEUE);
+    let (load_tx, load) = tokio::sync::watch::channel(NodeLoad::default());
+    let sfu = Sfu::new(media_addr, Limits::default());
+    let engine = tokio::spawn(crate::engine::run(sfu, udp.clone(), job_rx, load_tx));
+    let control = Control {
+        secret: config.node_secret.as_str().into(),
+        key: config.token_key.clone(),
+        endpoint: Endpoint {
+            public_addr: media_addr,
+            cert,
+        },
+        jobs,
+    };
+
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
-        axum::serve(listener, crate::control::router())
+        axum::serve(listener, crate::control::router(control))
             .with_graceful_shutdown(async {
                 let _ = http_stopped.await;
             })
@@ -83,7 +106,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     tokio::pin!(shutdown);
     loop {
         while let Some(action) = registrar.poll_action(Instant::now().into_std()) {
-            let outcome = worker.call(action).await;
+            let outcome = worker.call(action, *load.borrow()).await;
             if outcome == Outcome::Failed {
                 tracing::warn!(?action, "call to worker failed; will retry");
             } else if action == Action::Register {
@@ -108,8 +131,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         worker.deregister().await;
     }
     let _ = stop_http.send(());
+    let served = server.await;
+    // The control API held the last job sender; the engine ends with it.
+    engine.abort();
     drop(udp);
-    match server.await {
+    match served {
         Ok(result) => result.map_err(NodeError::Serve),
         Err(_) => Ok(()),
     }
@@ -144,19 +170,21 @@ impl WorkerClient {
         })
     }
 
-    async fn call(&self, action: Action) -> Outcome {
+    async fn call(&self, action: Action, load: NodeLoad) -> Outcome {
         let id = &self.registration.id;
         let request = match action {
-            Action::Register => self
-                .http
-                .post(format!("{}/register", self.base))
-                .json(&self.registration),
+            Action::Register => {
+                self.http
+                    .post(format!("{}/register", self.base))
+                    .json(&Registration {
+                        load,
+                        ..self.registration.clone()
+                    })
+            }
             Action::Heartbeat => self
                 .http
                 .post(format!("{}/{id}/heartbeat", self.base))
-                .json(&Heartbeat {
-                    load: self.registration.load,
-                }),
+                .json(&Heartbeat { load }),
         };
         let response = match request.bearer_auth(&self.secret).send().await {
             Ok(r) => r,

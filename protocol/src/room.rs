@@ -12,7 +12,7 @@ use crate::ParticipantId;
 use crate::access::RoomRole;
 
 /// Version of the room protocol; bumped on any incompatible change.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Largest frame a client may send, in bytes. A larger one closes the socket
 /// with [`close_code::MESSAGE_TOO_BIG`]; nothing of it is applied.
@@ -139,8 +139,31 @@ pub enum ClientMessage {
         /// Whom.
         who: ParticipantId,
     },
+    /// Lift a host mute (`mute_others`); a participant cannot lift a host's
+    /// mute of themselves.
+    Unmute {
+        /// Whom.
+        who: ParticipantId,
+        /// Which track.
+        track: Track,
+    },
     /// End the meeting for everyone (`end_meeting`).
     End,
+    /// Join the room's media with an SDP offer; the room places the room on
+    /// a media node and answers with [`ServerMessage::MediaAnswer`]. Later
+    /// renegotiation runs on the `sfu` data channel, node to browser.
+    MediaOffer {
+        /// The browser's SDP offer.
+        sdp: String,
+        /// What each sending section of the offer carries.
+        sources: Vec<crate::media::TrackSource>,
+    },
+    /// An ICE restart (after a network change): a new offer for the same
+    /// connection.
+    MediaRestart {
+        /// The browser's SDP offer with new ICE credentials.
+        sdp: String,
+    },
 }
 
 /// Someone in the room, as everyone sees them.
@@ -278,6 +301,12 @@ pub enum ServerMessage {
         /// Why, for people.
         reason: String,
     },
+    /// The media node's answer to [`ClientMessage::MediaOffer`] or
+    /// [`ClientMessage::MediaRestart`].
+    MediaAnswer {
+        /// The SDP answer.
+        sdp: String,
+    },
     /// The last client message was refused; nothing of it was applied and
     /// the connection stays open.
     Error {
@@ -306,6 +335,10 @@ pub enum ErrorCode {
     RateLimited,
     /// Not possible in the current state (a guest as host, the last host).
     Conflict,
+    /// No media node could take the call, or it failed; try again later.
+    Unavailable,
+    /// The offer was not valid SDP, or declared its sources wrongly.
+    BadOffer,
 }
 
 /// A frame that could not be read as a [`ClientMessage`].
@@ -359,6 +392,10 @@ pub struct Identity {
     pub locked: bool,
     /// Most participants present at once.
     pub max_participants: u32,
+    /// Where the request came from (a continent code such as `eu`), to place
+    /// the room's media on a node nearby.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub near: Option<String>,
 }
 
 /// The header carrying [`Identity`] from the worker to the room.

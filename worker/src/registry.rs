@@ -5,39 +5,15 @@ use protocol::node::Registration;
 
 use crate::error::ApiError;
 
-/// How often a node must heartbeat, told to it when it registers, unless the
-/// deployment sets `MEDIA_NODE_HEARTBEAT_MS`.
-pub const DEFAULT_HEARTBEAT_MS: u64 = 5_000;
-
-/// Bounds on a configured heartbeat interval.
-const HEARTBEAT_RANGE_MS: std::ops::RangeInclusive<u64> = 100..=60_000;
-
-/// Heartbeats a node may miss before it stops counting as healthy.
-pub const MISSED_HEARTBEATS: u64 = 3;
-
-/// The heartbeat interval from the deployment's setting, if it is sane.
-pub fn heartbeat_ms(setting: Option<&str>) -> u64 {
-    setting
-        .and_then(|v| v.trim().parse().ok())
-        .filter(|ms| HEARTBEAT_RANGE_MS.contains(ms))
-        .unwrap_or(DEFAULT_HEARTBEAT_MS)
-}
-
-/// A node unheard of for this long is not healthy.
-pub fn stale_after_ms(heartbeat_ms: u64) -> u64 {
-    MISSED_HEARTBEATS * heartbeat_ms
-}
+pub use durable_objects::placement::{
+    DEFAULT_HEARTBEAT_MS, MISSED_HEARTBEATS, healthy_since, heartbeat_ms, stale_after_ms,
+};
 
 /// Largest registry request body.
 pub const MAX_BODY_BYTES: usize = 4 * 1024;
 
 /// Longest text field (URL, address, version) accepted in a registration.
 const MAX_FIELD_CHARS: usize = 256;
-
-/// Oldest heartbeat time that still counts as healthy at `now_ms`.
-pub fn healthy_since(now_ms: i64, stale_after_ms: u64) -> i64 {
-    now_ms.saturating_sub(i64::try_from(stale_after_ms).unwrap_or(i64::MAX))
-}
 
 /// Checks the free-text fields of a registration (ids are checked by serde).
 pub fn validate(reg: &Registration) -> Result<(), ApiError> {

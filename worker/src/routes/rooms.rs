@@ -631,6 +631,11 @@ pub async fn socket(ctx: &Ctx<'_>, req: &Request, id: &str) -> Result<Response> 
         lobby: options.lobby,
         locked: options.locked,
         max_participants: options.max_participants,
+        // Cloudflare's view of where the request came from; absent locally.
+        near: req
+            .cf()
+            .and_then(|cf| cf.continent())
+            .map(|c| c.to_ascii_lowercase()),
     };
     let headers = worker::Headers::new();
     headers.set("Upgrade", "websocket")?;

@@ -1,0 +1,118 @@
+//! The forwarding task: owns the [`Sfu`] and the UDP socket, reads the clock
+//! once per batch, and carries out what the core yields. The control API
+//! talks to it through a bounded channel of [`Job`]s.
+
+use std::io::ErrorKind;
+use std::sync::Arc;
+use std::time::Duration;
+
+use protocol::media::NodeStats;
+use protocol::node::NodeLoad;
+use str0m::config::DtlsCert;
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+use crate::sfu::client::{Accepted, JoinError};
+use crate::sfu::{Command, Output, Sfu};
+
+/// Most datagrams read per turn before timers and jobs get a look in.
+const BATCH: usize = 64;
+
+/// Jobs waiting for the forwarding task; a full queue answers "busy".
+pub const QUEUE: usize = 64;
+
+/// Work for the forwarding task, each with its reply.
+pub enum Job {
+    /// Add an accepted participant; replies with the SDP answer.
+    Join(Box<Accepted>, oneshot::Sender<Result<String, JoinError>>),
+    /// A control command; replies with an SDP answer for restarts.
+    Command(Command, oneshot::Sender<Result<Option<String>, JoinError>>),
+    /// Counters.
+    Stats(oneshot::Sender<NodeStats>),
+}
+
+/// Installs str0m's crypto backend (aws-lc-rs) once per process and makes
+/// the node's DTLS certificate.
+pub fn crypto() -> Option<DtlsCert> {
+    let provider = str0m::crypto::from_feature_flags();
+    let cert = provider.dtls_provider.generate_certificate();
+    provider.install_process_default();
+    cert
+}
+
+/// Runs the forwarding loop until every job sender is gone.
+pub async fn run(
+    mut sfu: Sfu,
+    udp: Arc<UdpSocket>,
+    mut jobs: mpsc::Receiver<Job>,
+    load: watch::Sender<NodeLoad>,
+) {
+    let mut buf = vec![0u8; 2048];
+    loop {
+        let due = sfu
+            .poll_timeout()
+            .map(Instant::from_std)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+        tokio::select! {
+            biased;
+            job = jobs.recv() => {
+                let Some(job) = job else { break };
+                let now = std::time::Instant::now();
+                match job {
+                    Job::Join(accepted, reply) => {
+                        let _ = reply.send(sfu.handle_join(now, *accepted));
+                    }
+                    Job::Command(cmd, reply) => {
+                        let _ = reply.send(sfu.handle_command(now, cmd));
+                    }
+                    Job::Stats(reply) => {
+                        let _ = reply.send(sfu.stats());
+                    }
+                }
+            }
+            ready = udp.readable() => {
+                if ready.is_err() {
+                    continue;
+                }
+                let now = std::time::Instant::now();
+                for _ in 0..BATCH {
+                    match udp.try_recv_from(&mut buf) {
+                        Ok((n, from)) => sfu.handle_datagram(now, from, &buf[..n]),
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                        Err(e) => {
+                            // ICMP errors (port unreachable) surface here; harmless.
+                            tracing::debug!(error = %e, "udp receive");
+                            break;
+                        }
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(due) => {}
+        }
+        let now = std::time::Instant::now();
+        if sfu.poll_timeout().is_some_and(|t| t <= now) {
+            sfu.handle_timeout(now);
+        }
+        while let Some(out) = sfu.poll_output() {
+            match out {
+                Output::Transmit(t) => {
+                    if let Err(e) = udp.try_send_to(&t.contents, t.destination) {
+                        tracing::debug!(error = %e, to = %t.destination, "udp send");
+                    }
+                }
+                Output::Gone {
+                    room,
+                    participant,
+                    reason,
+                } => tracing::info!(%room, %participant, reason, "participant left the node"),
+            }
+        }
+        load.send_if_modified(|l| {
+            let now = sfu.load();
+            let changed = *l != now;
+            *l = now;
+            changed
+        });
+    }
+}
