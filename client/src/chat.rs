@@ -109,6 +109,18 @@ impl RoomView {
         self.me.as_ref().is_some_and(|p| p.role == RoomRole::Host)
     }
 
+    /// Whether this participant's role allows `permission` (the room checks
+    /// again; this only decides what to offer).
+    pub fn may(&self, permission: protocol::access::Permission) -> bool {
+        self.me.as_ref().is_some_and(|p| {
+            let grants = protocol::access::Grants {
+                global: None,
+                room: Some(p.role),
+            };
+            protocol::access::check(grants, permission).is_ok()
+        })
+    }
+
     /// The highest revision known, for resuming after a reconnect (new
     /// messages and changes to old ones both raise it).
     pub fn last_rev(&self) -> Option<u64> {
@@ -190,6 +202,8 @@ impl RoomView {
                 }
             }
             ServerMessage::Error { message, .. } => self.last_error = Some(message),
+            // The call handles it (see `ui::call`).
+            ServerMessage::MediaAnswer { .. } => {}
         }
     }
 }
@@ -245,7 +259,7 @@ mod tests {
     fn welcomed() -> RoomView {
         let mut v = RoomView::default();
         v.apply(ServerMessage::Welcome {
-            protocol: 2,
+            protocol: PROTOCOL_VERSION,
             you: person("u-me"),
             participants: vec![person("u-me"), person("u-bob")],
             history: vec![msg(1, "u-bob", None)],
@@ -301,7 +315,7 @@ mod tests {
         });
         v.open_conversation(Some(pid("u-bob")));
         v.apply(ServerMessage::Welcome {
-            protocol: 2,
+            protocol: PROTOCOL_VERSION,
             you: person("u-me"),
             participants: vec![person("u-me")],
             history: vec![msg(2, "u-bob", None), msg(3, "u-bob", None)],

@@ -4,6 +4,7 @@
 //! - [`chat`]: the room's message log as the client sees it; pure, tested
 //!   natively.
 //! - `api` (wasm32): the worker's JSON API over `fetch`.
+//! - `call` (wasm32): the WebRTC connection to the room's media node.
 //! - `ui` (wasm32): Leptos components, routes, and the room WebSocket.
 //!
 //! Everything a user typed is rendered as a text node, never as markup.
@@ -13,6 +14,8 @@ pub mod chat;
 
 #[cfg(target_arch = "wasm32")]
 mod api;
+#[cfg(target_arch = "wasm32")]
+mod call;
 #[cfg(target_arch = "wasm32")]
 mod ui;
 

@@ -83,10 +83,10 @@ async fn place(
     now_ms: i64,
 ) -> Result<String, MediaRefusal> {
     let nodes = healthy(env, now_ms).await.map_err(unavailable)?;
-    if let Some(url) = current(sql) {
-        if nodes.iter().any(|n| n.control_url == url) {
-            return Ok(url);
-        }
+    if let Some(url) = current(sql)
+        && nodes.iter().any(|n| n.control_url == url)
+    {
+        return Ok(url);
     }
     let chosen =
         placement::choose(&nodes, near).ok_or_else(|| unavailable("no healthy media node"))?;
@@ -223,11 +223,9 @@ pub async fn grants(
         Some(body),
     )
     .await
-    {
-        if s != 404 {
+        && s != 404 {
             worker::console_error!("room: grant update for {who} failed ({s})");
         }
-    }
 }
 
 /// Disconnects a participant's media.
@@ -240,11 +238,9 @@ pub async fn remove(env: &Env, sql: &SqlStorage, room: &RoomId, who: &Participan
         None,
     )
     .await
-    {
-        if s != 404 {
+        && s != 404 {
             worker::console_error!("room: media removal of {who} failed ({s})");
         }
-    }
 }
 
 /// Disconnects everyone's media.

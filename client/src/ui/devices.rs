@@ -1,6 +1,6 @@
 //! Camera and microphone: a preview of one's own camera, device pickers, and
-//! on/off toggles, before and while in a room. (Sending the tracks to the
-//! media node arrives with the SFU.)
+//! on/off toggles, before joining the call (`call.rs` joins with the devices
+//! chosen here).
 
 use leptos::html::Video;
 use leptos::prelude::*;
@@ -104,6 +104,10 @@ pub fn Devices() -> impl IntoView {
     let mics = RwSignal::new(Vec::<Device>::new());
     let error = RwSignal::new(None::<String>);
     let stream = StoredValue::new_local(None::<MediaStream>);
+    // The call joins with the devices chosen here.
+    if let Some(choice) = use_context::<super::call::DeviceChoice>() {
+        Effect::new(move |_| choice.0.set((camera.get(), microphone.get())));
+    }
     // Reopen the stream whenever a choice changes.
     Effect::new(move |_| {
         let want_camera = camera_on.get().then(|| camera.get());

@@ -9,6 +9,7 @@
 
 mod account;
 mod admin;
+mod call;
 mod devices;
 mod join;
 mod room;

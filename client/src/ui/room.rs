@@ -16,7 +16,7 @@ use web_sys::{CloseEvent, MessageEvent, WebSocket};
 use crate::chat::{RoomView, Standing, is_final};
 
 /// An open room socket and the callbacks it needs kept alive.
-struct RoomSocket {
+pub(super) struct RoomSocket {
     ws: WebSocket,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
     _on_close: Closure<dyn FnMut(CloseEvent)>,
@@ -30,7 +30,7 @@ impl Drop for RoomSocket {
     }
 }
 
-type SocketSlot = StoredValue<Option<RoomSocket>, LocalStorage>;
+pub(super) type SocketSlot = StoredValue<Option<RoomSocket>, LocalStorage>;
 
 fn room_url(room: &RoomId, after: Option<u64>) -> Option<String> {
     let location = web_sys::window()?.location();
@@ -51,7 +51,13 @@ const MAX_RETRY_SECONDS: u64 = 5;
 
 /// Opens the room socket; on an unexpected close, reconnects (waiting 1, 2,
 /// 4, then 5 seconds between attempts) and asks for what it missed.
-fn connect(room: RoomId, view: RwSignal<RoomView>, slot: SocketSlot, retries: RwSignal<u32>) {
+fn connect(
+    room: RoomId,
+    view: RwSignal<RoomView>,
+    slot: SocketSlot,
+    retries: RwSignal<u32>,
+    inbox: super::call::CallInbox,
+) {
     let after = view.with_untracked(RoomView::last_rev);
     let Some(ws) = room_url(&room, after).and_then(|url| WebSocket::new(&url).ok()) else {
         view.update(|v| v.standing = Standing::Out("could not open a connection".into()));
@@ -64,6 +70,7 @@ fn connect(room: RoomId, view: RwSignal<RoomView>, slot: SocketSlot, retries: Rw
             return;
         };
         match ServerMessage::decode(&text) {
+            Ok(msg) if super::call::is_for_call(&msg) => inbox.0.set(Some(msg)),
             Ok(msg) => view.update(|v| v.apply(msg)),
             Err(e) => leptos::logging::warn!("ignoring unreadable server message: {e}"),
         }
@@ -84,7 +91,7 @@ fn connect(room: RoomId, view: RwSignal<RoomView>, slot: SocketSlot, retries: Rw
         retries.set(attempt.saturating_add(1));
         let wait = (1u64 << attempt.min(3)).min(MAX_RETRY_SECONDS);
         set_timeout(
-            move || connect(room, view, slot, retries),
+            move || connect(room, view, slot, retries, inbox),
             Duration::from_secs(wait),
         );
     });
@@ -98,7 +105,7 @@ fn connect(room: RoomId, view: RwSignal<RoomView>, slot: SocketSlot, retries: Rw
 }
 
 /// Sends one message on the room socket.
-fn send(slot: SocketSlot, msg: ClientMessage) -> bool {
+pub(super) fn send(slot: SocketSlot, msg: ClientMessage) -> bool {
     let frame = msg.encode();
     slot.with_value(|s| {
         s.as_ref()
@@ -150,7 +157,13 @@ fn Room(id: RoomId, name: String) -> impl IntoView {
     let view = RwSignal::new(RoomView::default());
     let slot: SocketSlot = StoredValue::new_local(None);
     let retries = RwSignal::new(0u32);
-    connect(id.clone(), view, slot, retries);
+    let inbox = super::call::CallInbox(RwSignal::new(None));
+    provide_context(super::call::DeviceChoice(RwSignal::new((
+        String::new(),
+        String::new(),
+    ))));
+    connect(id.clone(), view, slot, retries, inbox);
+
     on_cleanup(move || slot.set_value(None));
     let status = move || match view.with(|v| v.standing.clone()) {
         Standing::Connecting => "connecting".to_owned(),
@@ -167,6 +180,7 @@ fn Room(id: RoomId, name: String) -> impl IntoView {
             </Show>
             <super::devices::Devices/>
             <Show when=move || view.with(|v| v.standing == Standing::In)>
+                <super::call::CallPanel state=view inbox=inbox socket=slot/>
                 <div class="room-panels">
                     <People state=view socket=slot/>
                     <Chat state=view socket=slot/>

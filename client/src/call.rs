@@ -1,0 +1,324 @@
+//! The call: one `RTCPeerConnection` to the room's media node.
+//!
+//! The browser offers once, through the room socket, with a data channel
+//! `sfu` and one send-only section per source (microphone; camera with
+//! three simulcast layers `l`, `m`, `h`; screen). Publishing and muting swap
+//! tracks with `replaceTrack` and never renegotiate. The node adds and
+//! removes the others' tracks by offering on the data channel; this side
+//! answers. After a network drop the call restarts ICE through the room.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use protocol::ParticipantId;
+use protocol::media::{NodeMessage, PeerMessage, RemoteTrack, Source, TileView, TrackSource};
+use protocol::room::ClientMessage;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    MediaStream, MediaStreamTrack, MessageEvent, RtcConfiguration, RtcDataChannel,
+    RtcPeerConnection, RtcRtpEncodingParameters, RtcRtpSender, RtcRtpTransceiverDirection,
+    RtcRtpTransceiverInit, RtcSdpType, RtcSessionDescriptionInit, RtcTrackEvent,
+};
+
+/// What the call tells the page.
+pub enum CallEvent {
+    /// A remote track arrived (or was replaced).
+    Track {
+        /// Whose.
+        participant: ParticipantId,
+        /// What.
+        source: Source,
+        /// A stream holding just it.
+        stream: MediaStream,
+    },
+    /// A remote track ended.
+    Ended {
+        /// Whose.
+        participant: ParticipantId,
+        /// What.
+        source: Source,
+    },
+    /// Who is speaking, loudest first.
+    Speakers(Vec<ParticipantId>),
+    /// Connected, reconnecting or failed.
+    State(String),
+}
+
+/// The live call.
+pub struct Call {
+    pc: RtcPeerConnection,
+    channel: RtcDataChannel,
+    senders: HashMap<Source, RtcRtpSender>,
+    _callbacks: Vec<Closure<dyn FnMut(JsValue)>>,
+}
+
+fn js_err(e: JsValue) -> String {
+    js_sys::Reflect::get(&e, &"message".into())
+        .ok()
+        .and_then(|m| m.as_string())
+        .unwrap_or_else(|| format!("{e:?}"))
+}
+
+fn set(obj: &JsValue, key: &str, value: &JsValue) {
+    let _ = js_sys::Reflect::set(obj, &key.into(), value);
+}
+
+fn encodings() -> js_sys::Array {
+    let list = js_sys::Array::new();
+    for (rid, scale, max) in [
+        ("l", 4.0, 150_000),
+        ("m", 2.0, 500_000),
+        ("h", 1.0, 1_500_000),
+    ] {
+        let e = RtcRtpEncodingParameters::new();
+        e.set_rid(rid);
+        e.set_scale_resolution_down_by(scale);
+        e.set_max_bitrate(max);
+        list.push(&e);
+    }
+    list
+}
+
+async fn describe(pc: &RtcPeerConnection, kind: RtcSdpType, sdp: &str) -> Result<(), String> {
+    let d = RtcSessionDescriptionInit::new(kind);
+    d.set_sdp(sdp);
+    JsFuture::from(pc.set_remote_description(&d))
+        .await
+        .map(|_| ())
+        .map_err(js_err)
+}
+
+async fn local(
+    pc: &RtcPeerConnection,
+    promise: js_sys::Promise,
+    kind: RtcSdpType,
+) -> Result<String, String> {
+    let desc = JsFuture::from(promise).await.map_err(js_err)?;
+    let sdp = js_sys::Reflect::get(&desc, &"sdp".into())
+        .ok()
+        .and_then(|s| s.as_string())
+        .ok_or("no SDP")?;
+    let d = RtcSessionDescriptionInit::new(kind);
+    d.set_sdp(&sdp);
+    JsFuture::from(pc.set_local_description(&d))
+        .await
+        .map_err(js_err)?;
+    Ok(sdp)
+}
+
+impl Call {
+    /// Builds the connection, adds `sources` (with their tracks where
+    /// given) and returns the call with the offer message for the room.
+    pub async fn start(
+        sources: Vec<(Source, Option<MediaStreamTrack>)>,
+        events: Rc<dyn Fn(CallEvent)>,
+        signal: Rc<dyn Fn(ClientMessage)>,
+    ) -> Result<(Call, ClientMessage), String> {
+        let config = RtcConfiguration::new();
+        config.set_ice_servers(&js_sys::Array::new());
+        let pc = RtcPeerConnection::new_with_configuration(&config).map_err(js_err)?;
+        let channel = pc.create_data_channel("sfu");
+        let mut senders = HashMap::new();
+        let mut transceivers = Vec::new();
+        for (source, track) in sources {
+            let init = RtcRtpTransceiverInit::new();
+            init.set_direction(RtcRtpTransceiverDirection::Sendonly);
+            if source == Source::Camera {
+                init.set_send_encodings(&encodings());
+            }
+            let t = match &track {
+                Some(track) => pc.add_transceiver_with_media_stream_track_and_init(track, &init),
+                None => pc.add_transceiver_with_str_and_init(
+                    if source.is_video() { "video" } else { "audio" },
+                    &init,
+                ),
+            };
+            senders.insert(source, t.sender());
+            transceivers.push((source, t));
+        }
+        let offer = local(&pc, pc.create_offer(), RtcSdpType::Offer).await?;
+        let declared = transceivers
+            .iter()
+            .filter_map(|(source, t)| {
+                Some(TrackSource {
+                    mid: t.mid()?,
+                    source: *source,
+                })
+            })
+            .collect();
+        let tracks: Rc<RefCell<HashMap<String, RemoteTrack>>> = Rc::default();
+        let mut callbacks = Vec::new();
+
+        // Remote tracks: named by the node's track map, by media id.
+        let (map, ev) = (tracks.clone(), events.clone());
+        let on_track = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+            let Ok(e) = e.dyn_into::<RtcTrackEvent>() else {
+                return;
+            };
+            let Some(mid) = e.transceiver().mid() else {
+                return;
+            };
+            let Some(t) = map.borrow().get(&mid).cloned() else {
+                return;
+            };
+            let Ok(stream) = MediaStream::new() else {
+                return;
+            };
+            stream.add_track(&e.track());
+            ev(CallEvent::Track {
+                participant: t.participant,
+                source: t.source,
+                stream,
+            });
+        });
+        pc.set_ontrack(Some(on_track.as_ref().unchecked_ref()));
+        callbacks.push(on_track);
+
+        // The node's renegotiations and speaker reports.
+        let (map, ev, pc2, ch2) = (tracks.clone(), events.clone(), pc.clone(), channel.clone());
+        let on_message = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+            let Ok(e) = e.dyn_into::<MessageEvent>() else {
+                return;
+            };
+            let Some(text) = e.data().as_string() else {
+                return;
+            };
+            match serde_json::from_str::<NodeMessage>(&text) {
+                Ok(NodeMessage::Offer { sdp, tracks }) => {
+                    let gone: Vec<RemoteTrack> = {
+                        let mut m = map.borrow_mut();
+                        let old = std::mem::take(&mut *m);
+                        for t in tracks {
+                            m.insert(t.mid.clone(), t);
+                        }
+                        old.into_values()
+                            .filter(|o| {
+                                !m.values()
+                                    .any(|n| n.participant == o.participant && n.source == o.source)
+                            })
+                            .collect()
+                    };
+                    for t in gone {
+                        ev(CallEvent::Ended {
+                            participant: t.participant,
+                            source: t.source,
+                        });
+                    }
+                    let (pc, ch) = (pc2.clone(), ch2.clone());
+                    wasm_bindgen_futures::spawn_local(async move {
+                        if let Err(e) = describe(&pc, RtcSdpType::Offer, &sdp).await {
+                            leptos::logging::warn!("node offer refused: {e}");
+                            return;
+                        }
+                        match local(&pc, pc.create_answer(), RtcSdpType::Answer).await {
+                            Ok(sdp) => {
+                                let msg = serde_json::to_string(&PeerMessage::Answer { sdp })
+                                    .unwrap_or_default();
+                                let _ = ch.send_with_str(&msg);
+                            }
+                            Err(e) => leptos::logging::warn!("answer failed: {e}"),
+                        }
+                    });
+                }
+                Ok(NodeMessage::Speakers { ids }) => ev(CallEvent::Speakers(ids)),
+                Err(e) => leptos::logging::warn!("unreadable node message: {e}"),
+            }
+        });
+        channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        callbacks.push(on_message);
+
+        // Connection state, and an ICE restart through the room when the
+        // network drops.
+        let (ev, pc3, sig) = (events.clone(), pc.clone(), signal.clone());
+        let on_state = Closure::<dyn FnMut(JsValue)>::new(move |_: JsValue| {
+            let state = js_sys::Reflect::get(&pc3, &"connectionState".into())
+                .ok()
+                .and_then(|s| s.as_string())
+                .unwrap_or_default();
+            ev(CallEvent::State(state.clone()));
+            if state == "failed" || state == "disconnected" {
+                let (pc, sig) = (pc3.clone(), sig.clone());
+                wasm_bindgen_futures::spawn_local(async move {
+                    let options = js_sys::Object::new();
+                    set(&options, "iceRestart", &JsValue::TRUE);
+                    let create = js_sys::Reflect::get(&pc, &"createOffer".into())
+                        .ok()
+                        .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+                    let Some(create) = create else { return };
+                    let Ok(p) = create.call1(&pc, &options) else {
+                        return;
+                    };
+                    let Ok(p) = p.dyn_into::<js_sys::Promise>() else {
+                        return;
+                    };
+                    if let Ok(sdp) = local(&pc, p, RtcSdpType::Offer).await {
+                        sig(ClientMessage::MediaRestart { sdp });
+                    }
+                });
+            }
+        });
+        pc.set_onconnectionstatechange(Some(on_state.as_ref().unchecked_ref()));
+        callbacks.push(on_state);
+
+        // Tests and diagnostics read stats from here.
+        if let Some(w) = web_sys::window() {
+            let diag = js_sys::Object::new();
+            set(&diag, "pc", &pc);
+            set(&w, "__openTelecon", &diag);
+        }
+        let call = Call {
+            pc,
+            channel,
+            senders,
+            _callbacks: callbacks,
+        };
+        Ok((
+            call,
+            ClientMessage::MediaOffer {
+                sdp: offer,
+                sources: declared,
+            },
+        ))
+    }
+
+    /// The node's (or the room's) answer to our offer.
+    pub async fn handle_answer(pc: RtcPeerConnection, sdp: String) -> Result<(), String> {
+        describe(&pc, RtcSdpType::Answer, &sdp).await
+    }
+
+    /// The connection, for async work that outlives a borrow.
+    pub fn pc(&self) -> RtcPeerConnection {
+        self.pc.clone()
+    }
+
+    /// Starts or stops sending `source` (`None` stops; nothing renegotiates).
+    pub fn replace(&self, source: Source, track: Option<&MediaStreamTrack>) {
+        if let Some(s) = self.senders.get(&source) {
+            let _ = s.replace_track(track);
+        }
+    }
+
+    /// Tells the node the tiles on screen, so it picks layers to fit.
+    pub fn report_view(&self, tiles: Vec<TileView>) {
+        if self.channel.ready_state() != web_sys::RtcDataChannelState::Open {
+            return;
+        }
+        let msg = serde_json::to_string(&PeerMessage::View { tiles }).unwrap_or_default();
+        let _ = self.channel.send_with_str(&msg);
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        self.pc.set_ontrack(None);
+        self.pc.set_onconnectionstatechange(None);
+        self.channel.set_onmessage(None);
+        self.pc.close();
+        if let Some(w) = web_sys::window() {
+            let _ = js_sys::Reflect::delete_property(&w, &"__openTelecon".into());
+        }
+    }
+}

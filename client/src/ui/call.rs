@@ -1,0 +1,404 @@
+//! The call panel: join, the participants' video tiles, and one's own
+//! microphone, camera and screen controls. The connection itself lives in
+//! [`crate::call`]; this file renders what it reports.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use leptos::html::Video;
+use leptos::prelude::*;
+use protocol::ParticipantId;
+use protocol::media::{Source, TileView};
+use protocol::room::{ClientMessage, ErrorCode, ServerMessage};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{MediaStream, MediaStreamTrack};
+
+use crate::call::{Call, CallEvent};
+use crate::chat::RoomView;
+
+/// Room-socket messages meant for the call (answers and media refusals).
+#[derive(Clone, Copy)]
+pub struct CallInbox(pub RwSignal<Option<ServerMessage>>);
+
+/// The devices chosen on the preview, used when joining.
+#[derive(Clone, Copy)]
+pub struct DeviceChoice(pub RwSignal<(String, String)>);
+
+/// Whether a room message belongs to the call.
+pub fn is_for_call(msg: &ServerMessage) -> bool {
+    matches!(
+        msg,
+        ServerMessage::MediaAnswer { .. }
+            | ServerMessage::Error {
+                code: ErrorCode::BadOffer | ErrorCode::Unavailable,
+                ..
+            }
+    )
+}
+
+#[derive(Clone)]
+struct Tile {
+    participant: ParticipantId,
+    source: Source,
+    stream: MediaStream,
+}
+
+fn first_track(stream: &MediaStream, video: bool) -> Option<MediaStreamTrack> {
+    let list = if video {
+        stream.get_video_tracks()
+    } else {
+        stream.get_audio_tracks()
+    };
+    list.get(0).dyn_into().ok()
+}
+
+async fn user_media(camera: &str, mic: &str) -> Result<MediaStream, String> {
+    let devices = web_sys::window()
+        .and_then(|w| w.navigator().media_devices().ok())
+        .ok_or("this browser has no camera access")?;
+    let video = js_sys::Object::new();
+    let ideal = |v: u32| {
+        let o = js_sys::Object::new();
+        let _ = js_sys::Reflect::set(&o, &"ideal".into(), &v.into());
+        o
+    };
+    let _ = js_sys::Reflect::set(&video, &"width".into(), &ideal(1280));
+    let _ = js_sys::Reflect::set(&video, &"height".into(), &ideal(720));
+    if !camera.is_empty() {
+        let _ = js_sys::Reflect::set(&video, &"deviceId".into(), &camera.into());
+    }
+    let audio: wasm_bindgen::JsValue = if mic.is_empty() {
+        true.into()
+    } else {
+        let a = js_sys::Object::new();
+        let _ = js_sys::Reflect::set(&a, &"deviceId".into(), &mic.into());
+        a.into()
+    };
+    let c = web_sys::MediaStreamConstraints::new();
+    c.set_video(&video);
+    c.set_audio(&audio);
+    let p = devices
+        .get_user_media_with_constraints(&c)
+        .map_err(|e| format!("{e:?}"))?;
+    JsFuture::from(p)
+        .await
+        .map_err(|_| "camera or microphone refused".to_owned())?
+        .dyn_into()
+        .map_err(|_| "not a media stream".to_owned())
+}
+
+async fn display_media() -> Option<MediaStreamTrack> {
+    let devices = web_sys::window()?.navigator().media_devices().ok()?;
+    let p = devices.get_display_media().ok()?;
+    let stream: MediaStream = JsFuture::from(p).await.ok()?.dyn_into().ok()?;
+    first_track(&stream, true)
+}
+
+/// The call panel.
+#[component]
+pub fn CallPanel(
+    state: RwSignal<RoomView>,
+    inbox: CallInbox,
+    socket: super::room::SocketSlot,
+) -> impl IntoView {
+    let signal: Rc<dyn Fn(ClientMessage)> = Rc::new(move |m| {
+        super::room::send(socket, m);
+    });
+    let view = state;
+    let call = StoredValue::new_local(None::<Call>);
+    let local = StoredValue::new_local(None::<MediaStream>);
+    let joined = RwSignal::new(false);
+    let status = RwSignal::new(String::new());
+    let tiles = RwSignal::new(Vec::<Tile>::new());
+    let speakers = RwSignal::new(Vec::<ParticipantId>::new());
+    let mic_on = RwSignal::new(true);
+    let camera_on = RwSignal::new(true);
+    let sharing = RwSignal::new(false);
+    let self_video = NodeRef::<Video>::new();
+    let choice = use_context::<DeviceChoice>();
+
+    // Answers and refusals arriving on the room socket.
+    Effect::new(move |_| {
+        let Some(msg) = inbox.0.get() else { return };
+        match msg {
+            ServerMessage::MediaAnswer { sdp } => {
+                let Some(pc) = call.with_value(|c| c.as_ref().map(Call::pc)) else {
+                    return;
+                };
+                leptos::task::spawn_local(async move {
+                    match Call::handle_answer(pc, sdp).await {
+                        Ok(()) => status.set("connecting".into()),
+                        Err(e) => status.set(format!("video failed: {e}")),
+                    }
+                });
+            }
+            ServerMessage::Error { message, .. } => {
+                status.set(format!("video refused: {message}"));
+                call.set_value(None);
+                joined.set(false);
+            }
+            _ => {}
+        }
+    });
+
+    let events: Rc<dyn Fn(CallEvent)> = Rc::new(move |e: CallEvent| match e {
+        CallEvent::Track {
+            participant,
+            source,
+            stream,
+        } => tiles.update(|t| {
+            t.retain(|x| !(x.participant == participant && x.source == source));
+            t.push(Tile {
+                participant,
+                source,
+                stream,
+            });
+        }),
+        CallEvent::Ended {
+            participant,
+            source,
+        } => tiles.update(|t| t.retain(|x| !(x.participant == participant && x.source == source))),
+        CallEvent::Speakers(ids) => speakers.set(ids),
+        CallEvent::State(s) => status.set(s),
+    });
+
+    let hooks = StoredValue::new_local((events, signal));
+    let join = {
+        move |_| {
+            let (events, signal) = hooks.with_value(|(e, s)| (e.clone(), s.clone()));
+            let (camera, mic) = choice.map(|c| c.0.get_untracked()).unwrap_or_default();
+            joined.set(true);
+            status.set("starting".into());
+            leptos::task::spawn_local(async move {
+                let may = |p| view.with_untracked(|v| v.may(p));
+                let stream = match user_media(&camera, &mic).await {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        status.set(format!("no camera or microphone ({e}); joining to watch"));
+                        None
+                    }
+                };
+                let mut sources = Vec::new();
+                if may(protocol::access::Permission::PublishMicrophone) {
+                    sources.push((
+                        Source::Microphone,
+                        stream.as_ref().and_then(|s| first_track(s, false)),
+                    ));
+                }
+                if may(protocol::access::Permission::PublishCamera) {
+                    sources.push((
+                        Source::Camera,
+                        stream.as_ref().and_then(|s| first_track(s, true)),
+                    ));
+                }
+                if may(protocol::access::Permission::ShareScreen) {
+                    sources.push((Source::Screen, None));
+                }
+                if let (Some(v), Some(s)) = (self_video.get_untracked(), &stream) {
+                    v.set_src_object(Some(s));
+                }
+                local.set_value(stream);
+                match Call::start(sources, events, signal.clone()).await {
+                    Ok((c, offer)) => {
+                        call.set_value(Some(c));
+                        signal(offer);
+                        status.set("negotiating".into());
+                    }
+                    Err(e) => {
+                        status.set(format!("video failed: {e}"));
+                        joined.set(false);
+                    }
+                }
+            });
+        }
+    };
+
+    let leave = move |_| {
+        call.set_value(None);
+        local.update_value(|s| {
+            if let Some(s) = s.take() {
+                for t in s.get_tracks().iter() {
+                    if let Ok(t) = t.dyn_into::<MediaStreamTrack>() {
+                        t.stop();
+                    }
+                }
+            }
+        });
+        tiles.set(Vec::new());
+        joined.set(false);
+        status.set(String::new());
+    };
+    on_cleanup(move || call.set_value(None));
+
+    let toggle = move |source: Source, on: RwSignal<bool>| {
+        let now = !on.get_untracked();
+        on.set(now);
+        let track = local.with_value(|s| {
+            s.as_ref()
+                .and_then(|s| first_track(s, source == Source::Camera))
+        });
+        let track = track.filter(|_| now);
+        call.with_value(|c| {
+            if let Some(c) = c {
+                c.replace(source, track.as_ref());
+            }
+        });
+    };
+    let share = move |_| {
+        if sharing.get_untracked() {
+            call.with_value(|c| {
+                if let Some(c) = c {
+                    c.replace(Source::Screen, None);
+                }
+            });
+            sharing.set(false);
+            return;
+        }
+        leptos::task::spawn_local(async move {
+            if let Some(track) = display_media().await {
+                call.with_value(|c| {
+                    if let Some(c) = c {
+                        c.replace(Source::Screen, Some(&track));
+                    }
+                });
+                sharing.set(true);
+            }
+        });
+    };
+
+    // Tell the node the size of each tile about once a second.
+    let interval = set_interval_with_handle(
+        move || {
+            let Some(document) = web_sys::window().and_then(|w| w.document()) else {
+                return;
+            };
+            let ratio = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio());
+            let mut views = Vec::new();
+            for t in tiles.get_untracked() {
+                if t.source == Source::Microphone {
+                    continue;
+                }
+                let id = format!("tile-{}-{}", t.participant, t.source.as_str());
+                let (w, h) = document
+                    .get_element_by_id(&id)
+                    .map(|e| e.get_bounding_client_rect())
+                    .map_or((0.0, 0.0), |r| (r.width(), r.height()));
+                views.push(TileView {
+                    participant: t.participant,
+                    source: t.source,
+                    width: (w * ratio) as u32,
+                    height: (h * ratio) as u32,
+                });
+            }
+            call.with_value(|c| {
+                if let Some(c) = c {
+                    c.report_view(views);
+                }
+            });
+        },
+        Duration::from_secs(1),
+    );
+    on_cleanup(move || {
+        if let Ok(h) = interval {
+            h.clear();
+        }
+    });
+
+    let names = move || -> BTreeMap<ParticipantId, protocol::room::Participant> {
+        view.with(|v| v.participants.clone())
+    };
+    view! {
+        <section class="call" aria-label="Video call">
+            <div class="call-controls">
+                <Show when=move || !joined.get() fallback=move || view! {
+                    <button id="call-mic" type="button" aria-pressed=move || mic_on.get().to_string()
+                        on:click=move |_| toggle(Source::Microphone, mic_on)>
+                        {move || if mic_on.get() { "Mute" } else { "Unmute" }}
+                    </button>
+                    <button id="call-camera" type="button" aria-pressed=move || camera_on.get().to_string()
+                        on:click=move |_| toggle(Source::Camera, camera_on)>
+                        {move || if camera_on.get() { "Stop video" } else { "Start video" }}
+                    </button>
+                    <button id="call-screen" type="button" on:click=share>
+                        {move || if sharing.get() { "Stop sharing" } else { "Share screen" }}
+                    </button>
+                    <button id="leave-call" type="button" on:click=leave>"Leave call"</button>
+                }>
+                    <button id="join-call" type="button" on:click=join>"Join call"</button>
+                </Show>
+                <span id="call-status" class="status" role="status">{move || status.get()}</span>
+            </div>
+            <div id="tiles" class="tiles">
+                <Show when=move || joined.get()>
+                    <figure class="tile self">
+                        <video node_ref=self_video autoplay=true muted=true playsinline=true></video>
+                        <figcaption>"You"</figcaption>
+                    </figure>
+                </Show>
+                <For
+                    each=move || tiles.get()
+                    key=|t| (t.participant.clone(), t.source, t.stream.id())
+                    let:t
+                >
+                    {
+                        let p = names().get(&t.participant).cloned();
+                        let who = t.participant.clone();
+                        let speaking = move || speakers.with(|s| s.first() == Some(&who));
+                        let name = p.as_ref().map(|p| p.name.clone()).unwrap_or_else(|| "someone".into());
+                        let pid = t.participant.clone();
+                        let muted = move |source: Source| names().get(&pid).is_some_and(|p| match source {
+                            Source::Microphone => p.mic_muted,
+                            _ => p.camera_muted,
+                        });
+                        view! { <RemoteTile tile=t.clone() name=name speaking=Signal::derive(speaking)
+                            mic_muted=Signal::derive({ let m = muted.clone(); move || m(Source::Microphone) })
+                            camera_muted=Signal::derive(move || muted(Source::Camera))/> }
+                    }
+                </For>
+            </div>
+        </section>
+    }
+}
+
+#[component]
+fn RemoteTile(
+    tile: Tile,
+    name: String,
+    speaking: Signal<bool>,
+    mic_muted: Signal<bool>,
+    camera_muted: Signal<bool>,
+) -> impl IntoView {
+    let video = NodeRef::<Video>::new();
+    let stream = tile.stream.clone();
+    Effect::new(move |_| {
+        if let Some(v) = video.get() {
+            v.set_src_object(Some(&stream));
+        }
+    });
+    if tile.source == Source::Microphone {
+        let audio = NodeRef::<leptos::html::Audio>::new();
+        let stream = tile.stream.clone();
+        Effect::new(move |_| {
+            if let Some(a) = audio.get() {
+                a.set_src_object(Some(&stream));
+            }
+        });
+        return view! { <audio class="remote-audio" node_ref=audio autoplay=true data-participant=tile.participant.to_string()></audio> }.into_any();
+    }
+    let id = format!("tile-{}-{}", tile.participant, tile.source.as_str());
+    view! {
+        <figure id=id class="tile" class:speaking=move || speaking.get()
+            data-participant=tile.participant.to_string() data-source=tile.source.as_str()>
+            <video node_ref=video autoplay=true muted=true playsinline=true></video>
+            <figcaption>
+                <span class="name">{name}</span>
+                {(tile.source == Source::Screen).then(|| view! { <span class="badge">"screen"</span> })}
+                <Show when=move || mic_muted.get()><span class="muted" aria-label="microphone muted">"🎙̸"</span></Show>
+                <Show when=move || camera_muted.get()><span class="muted" aria-label="camera muted">"📷̸"</span></Show>
+            </figcaption>
+        </figure>
+    }
+    .into_any()
+}

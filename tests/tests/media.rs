@@ -1,0 +1,202 @@
+//! Video through the real stack: three Chromium participants (fake camera
+//! and microphone) join a room; the Room Durable Object places it on a real
+//! media node and relays their offers; each receives the others' video and
+//! audio, decoded (`getStats()`); a host mute stops that track at the node.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use e2e::api::Agent;
+use e2e::browser::Browser;
+use e2e::media_node::{self, NodeOptions};
+use fantoccini::{Client, Locator};
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Frames decoded per remote video tile and samples per remote microphone,
+/// keyed `participant/source`.
+const STATS: &str = r#"
+const done = arguments[arguments.length - 1];
+const pc = window.__openTelecon && window.__openTelecon.pc;
+if (!pc) { done(null); return; }
+pc.getStats().then(stats => {
+  const byTrack = {};
+  stats.forEach(r => { if (r.type === 'inbound-rtp' && r.trackIdentifier) byTrack[r.trackIdentifier] = r; });
+  const out = {};
+  document.querySelectorAll('figure.tile[data-participant]').forEach(f => {
+    const s = f.querySelector('video').srcObject;
+    const t = s && s.getVideoTracks()[0];
+    const r = t && byTrack[t.id];
+    out[f.dataset.participant + '/' + f.dataset.source] = r ? (r.framesDecoded || 0) : 0;
+  });
+  document.querySelectorAll('audio.remote-audio').forEach(a => {
+    const t = a.srcObject && a.srcObject.getAudioTracks()[0];
+    const r = t && byTrack[t.id];
+    out[a.dataset.participant + '/microphone'] = r ? (r.totalSamplesReceived || 0) : 0;
+  });
+  done(out);
+}, () => done(null));
+"#;
+
+async fn counters(c: &Client) -> BTreeMap<String, u64> {
+    let v = c.execute_async(STATS, vec![]).await.unwrap_or_default();
+    serde_json::from_value(v).unwrap_or_default()
+}
+
+/// Waits until every one of `keys` rises between two samples a second apart.
+async fn all_rising(c: &Client, who: &str, keys: &[String]) {
+    e2e::eventually(&format!("{who} to decode {keys:?}"), WAIT, || async {
+        let a = counters(c).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let b = counters(c).await;
+        keys.iter()
+            .all(|k| matches!((a.get(k), b.get(k)), (Some(x), Some(y)) if y > x && *x > 0))
+            .then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
+async fn click(c: &Client, css: &str) {
+    c.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn text_is(c: &Client, css: &str, wanted: &str) {
+    e2e::eventually(&format!("{css} to read {wanted}"), WAIT, || async {
+        let t = c.find(Locator::Css(css)).await.ok()?.text().await.ok()?;
+        (t == wanted).then_some(())
+    })
+    .await
+    .unwrap();
+}
+
+/// Opens a browser signed in as `agent`, in `room`, joined to the call.
+async fn join(setup: &common::Setup, agent: &Agent, url: &str, room: &str, log: &str) -> Browser {
+    let browser = Browser::start(&setup.paths, &setup.dir.path().join(log))
+        .await
+        .unwrap();
+    let c = &browser.client;
+    c.goto(&format!("{url}/")).await.unwrap();
+    let cookie = agent.cookie.clone().unwrap();
+    let (name, value) = cookie.split_once('=').unwrap();
+    let mut ck = fantoccini::cookies::Cookie::new(name.to_owned(), value.to_owned());
+    ck.set_path("/");
+    c.add_cookie(ck).await.unwrap();
+    c.goto(&format!("{url}/r/{room}")).await.unwrap();
+    text_is(c, "#status", "connected").await;
+    click(c, "#join-call").await;
+    text_is(c, "#call-status", "connected").await;
+    browser
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_participants_see_and_hear_each_other_and_a_host_mute_stops_a_camera() {
+    let setup = common::Setup::new();
+    let worker = setup.worker().await;
+    let _node = media_node::start(
+        &setup.paths,
+        &NodeOptions {
+            id: "node-1".into(),
+            region: "local".into(),
+            worker_url: worker.url().into(),
+            node_secret: setup.secret.clone(),
+            token_public_key: setup.token_public_key(),
+            udp_bind: "127.0.0.1:0".into(),
+            log: Some(setup.log("node-1.log")),
+        },
+    )
+    .unwrap();
+
+    let mut ada = Agent::new(worker.url());
+    let mut bob = Agent::new(worker.url());
+    let mut cy = Agent::new(worker.url());
+    let ada_id = ada.signup("ada@example.org", "Ada").await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bob_id = bob.signup("bob@example.org", "Bob").await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cy_id = cy.signup("cy@example.org", "Cy").await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let room = ada.post("/api/rooms", json!({ "name": "Video" })).await;
+    let room = room.body["id"].as_str().unwrap().to_owned();
+    for id in [&bob_id, &cy_id] {
+        let r = ada
+            .post(
+                &format!("/api/rooms/{room}/members"),
+                json!({ "user_id": id, "role": "participant" }),
+            )
+            .await;
+        assert!(r.status.is_success(), "{r:?}");
+    }
+    let (a, b, c) = (
+        format!("u-{ada_id}"),
+        format!("u-{bob_id}"),
+        format!("u-{cy_id}"),
+    );
+
+    let url = worker.url().to_owned();
+    let ba = join(&setup, &ada, &url, &room, "chrome-ada").await;
+    let bb = join(&setup, &bob, &url, &room, "chrome-bob").await;
+    let bc = join(&setup, &cy, &url, &room, "chrome-cy").await;
+
+    let keys = |others: [&String; 2]| -> Vec<String> {
+        others
+            .iter()
+            .flat_map(|p| [format!("{p}/camera"), format!("{p}/microphone")])
+            .collect()
+    };
+    all_rising(&ba.client, "Ada", &keys([&b, &c])).await;
+    all_rising(&bb.client, "Bob", &keys([&a, &c])).await;
+    all_rising(&bc.client, "Cy", &keys([&a, &b])).await;
+    let shot = ba.client.screenshot().await.unwrap();
+    let dir = setup.paths.root.join("tests/artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("call-three.png"), shot).unwrap();
+
+    // Ada (host) turns off Bob's camera: the node stops forwarding it, so
+    // Cy's decoded frames for Bob stop rising while Ada's keep coming.
+    click(
+        &ba.client,
+        &format!("li.participant[data-id='{b}'] summary"),
+    )
+    .await;
+    click(
+        &ba.client,
+        &format!("li.participant[data-id='{b}'] .mute-camera"),
+    )
+    .await;
+    let bob_cam = format!("{b}/camera");
+    e2e::eventually("Bob's camera to stop reaching Cy", WAIT, || async {
+        let x = counters(&bc.client).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let y = counters(&bc.client).await;
+        (x.get(&bob_cam) == y.get(&bob_cam)).then_some(())
+    })
+    .await
+    .unwrap();
+    all_rising(
+        &bc.client,
+        "Cy after the mute",
+        &[format!("{a}/camera"), format!("{b}/microphone")],
+    )
+    .await;
+
+    ba.close().await;
+    bb.close().await;
+    bc.close().await;
+}
