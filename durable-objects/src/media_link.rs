@@ -223,9 +223,10 @@ pub async fn grants(
         Some(body),
     )
     .await
-        && s != 404 {
-            worker::console_error!("room: grant update for {who} failed ({s})");
-        }
+        && s != 404
+    {
+        worker::console_error!("room: grant update for {who} failed ({s})");
+    }
 }
 
 /// Disconnects a participant's media.
@@ -238,9 +239,10 @@ pub async fn remove(env: &Env, sql: &SqlStorage, room: &RoomId, who: &Participan
         None,
     )
     .await
-        && s != 404 {
-            worker::console_error!("room: media removal of {who} failed ({s})");
-        }
+        && s != 404
+    {
+        worker::console_error!("room: media removal of {who} failed ({s})");
+    }
 }
 
 /// Disconnects everyone's media.

@@ -91,6 +91,7 @@ async fn join(setup: &common::Setup, agent: &Agent, url: &str, room: &str, log: 
     let (name, value) = cookie.split_once('=').unwrap();
     let mut ck = fantoccini::cookies::Cookie::new(name.to_owned(), value.to_owned());
     ck.set_path("/");
+    ck.set_domain("127.0.0.1");
     c.add_cookie(ck).await.unwrap();
     c.goto(&format!("{url}/r/{room}")).await.unwrap();
     text_is(c, "#status", "connected").await;

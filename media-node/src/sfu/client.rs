@@ -17,10 +17,10 @@ use str0m::bwe::Bitrate;
 use str0m::change::{SdpOffer, SdpPendingOffer};
 use str0m::channel::ChannelId;
 use str0m::config::DtlsCert;
-use str0m::media::{Direction, MediaKind, Mid, Rid};
+use str0m::media::{MediaKind, Mid, Rid};
 use str0m::net::Protocol;
 use str0m::rtp::Ssrc;
-use str0m::{Candidate, Event, Output, Rtc, RtcConfig};
+use str0m::{Candidate, Output, Rtc, RtcConfig};
 
 use super::subscription::Subscription;
 use super::track::Track;
@@ -104,6 +104,7 @@ pub fn accept(
             "at most {MAX_OFFER_SOURCES} sources"
         )));
     }
+    let offer_text = offer;
     let offer = parse_offer(offer)?;
     let mut declared: HashMap<&str, Source> = HashMap::new();
     for s in sources {
@@ -128,45 +129,28 @@ pub fn accept(
         .sdp_api()
         .accept_offer(offer)
         .map_err(|e| JoinError::MalformedSdp(e.to_string()))?;
+    // str0m announces sections (`MediaAdded`) only once media can flow, so
+    // the grants are checked on the offer's own sections.
     let mut tracks = Vec::new();
+    for section in sections(offer_text) {
+        if let Some(track) = admit(&declared, &claims, section)? {
+            tracks.push(track);
+        }
+    }
     let deadline = loop {
         match rtc.poll_output() {
             Ok(Output::Timeout(t)) => break t,
-            Ok(Output::Transmit(_)) => {}
-            Ok(Output::Event(Event::MediaAdded(m))) => {
-                if m.direction == Direction::Inactive || m.direction == Direction::SendOnly {
-                    continue; // The browser receives here; nothing to publish.
-                }
-                let Some(&source) = declared.get(m.mid.to_string().as_str()) else {
-                    return Err(JoinError::Forbidden(format!(
-                        "section {} sends media without a declared source",
-                        m.mid
-                    )));
-                };
-                let kind_ok = match m.kind {
-                    MediaKind::Audio => !source.is_video(),
-                    MediaKind::Video => source.is_video(),
-                };
-                if !kind_ok {
-                    return Err(JoinError::Forbidden(format!(
-                        "section {} is {:?}, not {}",
-                        m.mid,
-                        m.kind,
-                        source.as_str()
-                    )));
-                }
-                let rids: Vec<Rid> = m
-                    .simulcast
-                    .map(|s| s.recv.iter().map(|l| l.rid).collect())
-                    .unwrap_or_default();
-                let mut track = Track::new(m.mid, source, m.kind, rids);
-                track.blocked = !claims.may_publish(source);
-                tracks.push(track);
-            }
-            Ok(Output::Event(_)) => {}
+            Ok(_) => {}
             Err(e) => return Err(JoinError::MalformedSdp(e.to_string())),
         }
     };
+    let admitted: Vec<String> = tracks.iter().map(|t| t.mid.to_string()).collect();
+    if let Some(missing) = sources.iter().find(|s| !admitted.contains(&s.mid)) {
+        return Err(JoinError::MalformedSdp(format!(
+            "declared section {} does not send media",
+            missing.mid
+        )));
+    }
     Ok(Accepted {
         claims,
         rtc,
@@ -174,6 +158,93 @@ pub fn accept(
         tracks,
         deadline,
     })
+}
+
+/// One media section of an offer, as far as grants care.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    /// Audio or video (data channels are not listed).
+    pub kind: MediaKind,
+    /// Its media id.
+    pub mid: String,
+    /// Whether the offerer sends on it (`sendonly` or `sendrecv`).
+    pub sends: bool,
+    /// Simulcast rids it sends.
+    pub rids: Vec<String>,
+}
+
+/// The audio and video sections of an SDP that str0m already accepted.
+pub fn sections(sdp: &str) -> Vec<Section> {
+    let mut out: Vec<Section> = Vec::new();
+    let mut current: Option<Section> = None;
+    for line in sdp.lines().map(str::trim) {
+        if let Some(m) = line.strip_prefix("m=") {
+            out.extend(current.take());
+            let kind = match m.split(' ').next() {
+                Some("audio") => Some(MediaKind::Audio),
+                Some("video") => Some(MediaKind::Video),
+                _ => None,
+            };
+            current = kind.map(|kind| Section {
+                kind,
+                mid: String::new(),
+                sends: true, // sendrecv is the default direction
+                rids: Vec::new(),
+            });
+            continue;
+        }
+        let Some(sec) = current.as_mut() else {
+            continue;
+        };
+        if let Some(mid) = line.strip_prefix("a=mid:") {
+            sec.mid = mid.to_owned();
+        } else if line == "a=recvonly" || line == "a=inactive" {
+            sec.sends = false;
+        } else if line == "a=sendonly" || line == "a=sendrecv" {
+            sec.sends = true;
+        } else if let Some(rid) = line.strip_prefix("a=rid:") {
+            let mut parts = rid.split(' ');
+            if let (Some(id), Some("send")) = (parts.next(), parts.next()) {
+                sec.rids.push(id.to_owned());
+            }
+        }
+    }
+    out.extend(current);
+    out
+}
+
+/// Checks one section against the declared sources and the grants; `None`
+/// for a section that only receives.
+fn admit(
+    declared: &HashMap<&str, Source>,
+    claims: &MediaClaims,
+    section: Section,
+) -> Result<Option<Track>, JoinError> {
+    if !section.sends {
+        return Ok(None); // The browser receives here; nothing to publish.
+    }
+    let Some(&source) = declared.get(section.mid.as_str()) else {
+        return Err(JoinError::Forbidden(format!(
+            "section {} sends media without a declared source",
+            section.mid
+        )));
+    };
+    let kind_ok = match section.kind {
+        MediaKind::Audio => !source.is_video(),
+        MediaKind::Video => source.is_video(),
+    };
+    if !kind_ok {
+        return Err(JoinError::Forbidden(format!(
+            "section {} is {:?}, not {}",
+            section.mid,
+            section.kind,
+            source.as_str()
+        )));
+    }
+    let rids = section.rids.iter().map(|r| Rid::from(r.as_str())).collect();
+    let mut track = Track::new(Mid::from(section.mid.as_str()), source, section.kind, rids);
+    track.blocked = !claims.may_publish(source);
+    Ok(Some(track))
 }
 
 /// One participant's connection inside the core.
@@ -226,5 +297,55 @@ impl Client {
         self.subs
             .iter()
             .position(|s| s.mid == mid && s.state != super::subscription::State::Ended)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OFFER: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
+m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=sendonly\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\na=sendonly\r\na=rid:l send\r\na=rid:h send\r\na=simulcast:send l;h\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:2\r\na=recvonly\r\n\
+m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:3\r\n";
+
+    #[test]
+    fn sections_list_what_the_offer_sends() {
+        let s = sections(OFFER);
+        assert_eq!(s.len(), 3, "{s:?}");
+        assert_eq!(
+            (s[0].kind, s[0].mid.as_str(), s[0].sends),
+            (MediaKind::Audio, "0", true)
+        );
+        assert_eq!(s[1].rids, ["l", "h"]);
+        assert!(!s[2].sends);
+    }
+
+    #[test]
+    fn undeclared_or_mismatched_sections_are_refused() {
+        let claims = MediaClaims {
+            room: protocol::RoomId::parse("r1").unwrap(),
+            participant: ParticipantId::parse("u-a").unwrap(),
+            publish: vec![Source::Camera, Source::Microphone],
+            subscribe: true,
+            muted: vec![],
+        };
+        let s = sections(OFFER);
+        let empty = HashMap::new();
+        assert!(matches!(
+            admit(&empty, &claims, s[0].clone()),
+            Err(JoinError::Forbidden(_))
+        ));
+        let wrong: HashMap<&str, Source> = [("0", Source::Camera)].into();
+        assert!(matches!(
+            admit(&wrong, &claims, s[0].clone()),
+            Err(JoinError::Forbidden(_))
+        ));
+        let right: HashMap<&str, Source> = [("1", Source::Camera)].into();
+        let t = admit(&right, &claims, s[1].clone()).unwrap().unwrap();
+        assert_eq!(t.layers.len(), 2);
+        assert!(!t.blocked);
+        assert!(admit(&empty, &claims, s[2].clone()).unwrap().is_none());
     }
 }

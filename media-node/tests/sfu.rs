@@ -1,0 +1,352 @@
+//! The forwarding core on a simulated network (see `sim.rs`): routing,
+//! room isolation, layer choice, mute and kick enforcement, bad input.
+
+mod sim;
+
+use std::time::Duration;
+
+use media_node::sfu::Command;
+use protocol::media::{GrantsUpdate, Source};
+use protocol::{ParticipantId, RoomId};
+use sim::Sim;
+
+const AV: &[Source] = &[Source::Camera, Source::Microphone];
+
+#[test]
+fn three_participants_each_receive_the_two_others() {
+    let mut s = Sim::new();
+    let a = s.join("ada", "r1", AV);
+    let b = s.join("bob", "r1", AV);
+    let c = s.join("cy", "r1", AV);
+    s.run(Duration::from_secs(4));
+    for (me, others) in [(a, [b, c]), (b, [a, c]), (c, [a, b])] {
+        assert!(s.peers[me].connected, "{} connected", s.peers[me].name);
+        for o in others {
+            let v = s.got(me, o, Source::Camera);
+            let m = s.got(me, o, Source::Microphone);
+            assert!(
+                v.packets > 30,
+                "{} got {} video packets of {}",
+                s.peers[me].name,
+                v.packets,
+                s.peers[o].name
+            );
+            assert!(
+                m.packets > 50,
+                "{} got {} audio packets of {}",
+                s.peers[me].name,
+                m.packets,
+                s.peers[o].name
+            );
+            assert!(v.keyframes > 0, "a subscriber starts with a keyframe");
+            assert_eq!(v.disorder, 0, "sequence numbers only rise");
+        }
+        // Nobody receives themselves.
+        assert_eq!(s.got(me, me, Source::Camera).packets, 0);
+    }
+    assert_eq!(s.misdelivered, 0);
+    let stats = s.sfu.stats();
+    assert_eq!((stats.rooms, stats.participants, stats.tracks), (1, 3, 6));
+}
+
+#[test]
+fn no_packet_crosses_rooms_even_with_the_same_participant_ids() {
+    let mut s = Sim::new();
+    let a1 = s.join("ada", "r1", AV);
+    let b1 = s.join("bob", "r1", AV);
+    let a2 = s.join("ada", "r2", AV);
+    let b2 = s.join("bob", "r2", AV);
+    s.run(Duration::from_secs(3));
+    for (me, peer_room, other_room) in [(a1, b1, [a2, b2]), (a2, b2, [a1, b1])] {
+        assert!(s.got(me, peer_room, Source::Camera).packets > 30);
+        // Everything a peer received is from its own room's other member:
+        // one participant, two sources.
+        let got = s.snapshot(me);
+        assert_eq!(got.len(), 2, "{got:?}");
+        for o in other_room {
+            assert_ne!(s.peers[o].room, s.peers[me].room);
+        }
+        assert_eq!(s.peers[me].remote.len(), 2);
+    }
+}
+
+#[test]
+fn tile_size_picks_the_layer_and_a_hidden_tile_gets_nothing() {
+    let mut s = Sim::new();
+    let a = s.join("ada", "r1", AV);
+    let b = s.join("bob", "r1", AV);
+    s.run(Duration::from_secs(3));
+    s.view(b, &[(a, 100)]);
+    s.run(Duration::from_secs(2));
+    let before = s.got(b, a, Source::Camera).by_layer;
+    s.run(Duration::from_secs(2));
+    let small = s.got(b, a, Source::Camera).by_layer;
+    assert!(
+        small[0] > before[0] + 30,
+        "a small tile gets the low layer: {before:?} -> {small:?}"
+    );
+    assert_eq!(small[1], before[1]);
+    assert_eq!(small[2], before[2]);
+
+    // A middle-sized tile switches up (on a keyframe) after the hold.
+    s.view(b, &[(a, 360)]);
+    s.run(Duration::from_secs(5));
+    let mid = s.got(b, a, Source::Camera);
+    assert!(
+        mid.by_layer[1] > small[1] + 30,
+        "{small:?} -> {:?}",
+        mid.by_layer
+    );
+    assert_eq!(mid.disorder, 0, "switching keeps sequence numbers rising");
+    assert!(s.sfu.stats().layer_switches >= 1);
+
+    // Hidden: video stops, audio continues.
+    s.view(b, &[(a, 0)]);
+    s.run(Duration::from_secs(1));
+    let v0 = s.got(b, a, Source::Camera).packets;
+    let m0 = s.got(b, a, Source::Microphone).packets;
+    s.run(Duration::from_secs(2));
+    assert_eq!(
+        s.got(b, a, Source::Camera).packets,
+        v0,
+        "a hidden tile receives no video"
+    );
+    assert!(s.got(b, a, Source::Microphone).packets > m0 + 50);
+}
+
+#[test]
+fn a_congested_subscriber_gets_lower_layers_then_loses_video_before_audio() {
+    let mut s = Sim::new();
+    let a = s.join("ada", "r1", AV);
+    let b = s.join("bob", "r1", AV);
+    s.run(Duration::from_secs(2));
+    s.view(b, &[(a, 360)]);
+    s.run(Duration::from_secs(6));
+    let free = s.got(b, a, Source::Camera).by_layer;
+    assert!(
+        free[1] > 0,
+        "unconstrained, the middle layer flows: {free:?}"
+    );
+
+    // 200 kbit/s: only the low layer (about 100 kbit/s) fits.
+    s.peers[b].downlink = Some(200_000);
+    s.run(Duration::from_secs(15));
+    let before = s.got(b, a, Source::Camera).by_layer;
+    s.run(Duration::from_secs(4));
+    let after = s.got(b, a, Source::Camera).by_layer;
+    assert!(
+        after[0] > before[0] + 30,
+        "low layer under congestion: {before:?} -> {after:?}"
+    );
+    assert!(
+        after[1] - before[1] < 10,
+        "middle layer stopped: {before:?} -> {after:?}"
+    );
+
+    // 60 kbit/s: video pauses, audio (about 30 kbit/s) keeps flowing.
+    s.peers[b].downlink = Some(60_000);
+    s.run(Duration::from_secs(15));
+    let v0 = s.got(b, a, Source::Camera).packets;
+    let m0 = s.got(b, a, Source::Microphone).packets;
+    s.run(Duration::from_secs(4));
+    assert!(
+        s.got(b, a, Source::Camera).packets - v0 < 10,
+        "video paused"
+    );
+    assert!(
+        s.got(b, a, Source::Microphone).packets > m0 + 100,
+        "audio kept"
+    );
+
+    // Capacity back: video returns.
+    s.peers[b].downlink = None;
+    s.run(Duration::from_secs(15));
+    let v1 = s.got(b, a, Source::Camera).packets;
+    s.run(Duration::from_secs(2));
+    assert!(
+        s.got(b, a, Source::Camera).packets > v1 + 30,
+        "video recovered"
+    );
+}
+
+#[test]
+fn a_host_mute_stops_a_track_at_once_and_unmute_brings_it_back() {
+    let mut s = Sim::new();
+    let a = s.join("ada", "r1", AV);
+    let b = s.join("bob", "r1", AV);
+    s.run(Duration::from_secs(3));
+    let room = RoomId::parse("r1").unwrap();
+    let ada = ParticipantId::parse("u-ada").unwrap();
+    s.command(Command::Grants(
+        room.clone(),
+        ada.clone(),
+        GrantsUpdate {
+            publish: vec![Source::Microphone],
+            subscribe: true,
+        },
+    ))
+    .unwrap();
+    s.run(Duration::from_millis(100));
+    let v0 = s.got(b, a, Source::Camera).packets;
+    let m0 = s.got(b, a, Source::Microphone).packets;
+    s.run(Duration::from_secs(2));
+    assert_eq!(
+        s.got(b, a, Source::Camera).packets,
+        v0,
+        "muted camera forwards nothing"
+    );
+    assert!(s.got(b, a, Source::Microphone).packets > m0 + 50);
+    assert!(s.sfu.stats().dropped_blocked > 0);
+
+    s.command(Command::Grants(
+        room,
+        ada,
+        GrantsUpdate {
+            publish: AV.to_vec(),
+            subscribe: true,
+        },
+    ))
+    .unwrap();
+    s.run(Duration::from_secs(2));
+    assert!(
+        s.got(b, a, Source::Camera).packets > v0 + 30,
+        "unmuted camera flows again"
+    );
+}
+
+#[test]
+fn a_removed_participant_is_cut_off_and_others_stop_receiving_them() {
+    let mut s = Sim::new();
+    let a = s.join("ada", "r1", AV);
+    let b = s.join("bob", "r1", AV);
+    let c = s.join("cy", "r1", AV);
+    s.run(Duration::from_secs(3));
+    s.command(Command::Remove(
+        RoomId::parse("r1").unwrap(),
+        ParticipantId::parse("u-bob").unwrap(),
+    ))
+    .unwrap();
+    s.run(Duration::from_millis(200));
+    let from_bob = s.got(c, b, Source::Camera).packets;
+    let to_bob = s.got(b, a, Source::Camera).packets;
+    s.run(Duration::from_secs(3));
+    assert_eq!(s.got(c, b, Source::Camera).packets, from_bob);
+    assert_eq!(s.got(b, a, Source::Camera).packets, to_bob);
+    assert!(s.got(c, a, Source::Camera).packets > 0);
+    // Cy was offered a renegotiation that drops Bob's tracks.
+    assert!(
+        s.peers[c]
+            .remote
+            .values()
+            .all(|(p, _)| p.as_str() != "u-bob"),
+        "{:?}",
+        s.peers[c].remote
+    );
+    assert_eq!(s.sfu.stats().participants, 2);
+    // Removing again, or someone unknown, is a clear "not found".
+    assert!(
+        s.command(Command::Remove(
+            RoomId::parse("r1").unwrap(),
+            ParticipantId::parse("u-bob").unwrap()
+        ))
+        .is_err()
+    );
+}
+
+#[test]
+fn the_loudest_participant_is_the_active_speaker() {
+    let mut s = Sim::new();
+    let _q = s.join("quiet", "r1", AV);
+    let l = s.join("loud", "r1", AV);
+    let o = s.join("other", "r1", AV);
+    s.run(Duration::from_secs(4));
+    assert_eq!(s.peers[o].speakers, vec![s.peers[l].participant.clone()]);
+}
+
+#[test]
+fn random_bytes_and_forged_stun_change_nothing() {
+    let mut s = Sim::new();
+    let a = s.join("ada", "r1", AV);
+    let b = s.join("bob", "r1", AV);
+    s.run(Duration::from_secs(2));
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for n in 0..1000 {
+        let len = (n % 300) + 1;
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        // From strangers, and from the peers' own addresses.
+        let from = if n % 2 == 0 {
+            "10.9.9.9:1234".parse().unwrap()
+        } else {
+            s.peers[a].addr
+        };
+        s.inject(from, &bytes);
+    }
+    // A STUN binding request naming Ada's ufrag but without her password.
+    let mut stun = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
+    stun.extend_from_slice(&[7; 12]);
+    s.inject("10.9.9.9:999".parse().unwrap(), &stun);
+    let before = s.got(b, a, Source::Camera).packets;
+    s.run(Duration::from_secs(2));
+    assert!(
+        s.got(b, a, Source::Camera).packets > before + 30,
+        "service continues"
+    );
+    let stats = s.sfu.stats();
+    assert!(stats.dropped_unrouted >= 500, "{stats:?}");
+    assert_eq!(stats.participants, 2);
+    assert_eq!(s.misdelivered, 0);
+}
+
+#[test]
+fn bad_offers_and_grants_are_refused() {
+    let mut s = Sim::new();
+    let claims = Sim::claims("r1", "u-ada", AV);
+    let e =
+        media_node::sfu::client::accept(&s.endpoint, claims.clone(), &[], "v=0\r\nnonsense", s.now);
+    assert!(matches!(
+        e,
+        Err(media_node::sfu::client::JoinError::MalformedSdp(_))
+    ));
+    let huge = "a".repeat(protocol::media::MAX_SDP_BYTES + 1);
+    assert!(media_node::sfu::client::accept(&s.endpoint, claims, &[], &huge, s.now).is_err());
+    // Publishing without the grant: the whole offer is refused.
+    let no_publish = Sim::claims("r1", "u-eve", &[]);
+    let refused = s.join_with("eve", no_publish, true, true);
+    assert!(
+        matches!(
+            refused,
+            Err(media_node::sfu::client::JoinError::Forbidden(_))
+        ),
+        "{:?}",
+        refused.err()
+    );
+    // Watching without publishing is fine.
+    let watcher = Sim::claims("r1", "u-wat", &[]);
+    assert!(s.join_with("wat", watcher, false, false).is_ok());
+    assert_eq!(s.sfu.stats().participants, 1);
+}
+
+#[test]
+fn a_flood_of_offers_replaces_rather_than_piles_up_and_limits_hold() {
+    let mut s = Sim::new();
+    let a = s.join("ada", "r1", AV);
+    for _ in 0..50 {
+        s.join("bob", "r1", AV);
+    }
+    // Each join of the same participant replaced the previous one.
+    assert_eq!(s.sfu.stats().participants, 2);
+    let b = s.peers.len() - 1;
+    s.run(Duration::from_secs(3));
+    assert!(
+        s.got(b, a, Source::Camera).packets > 30,
+        "the latest connection works"
+    );
+    assert!(s.got(a, b, Source::Camera).packets > 30);
+}

@@ -1,0 +1,553 @@
+//! A deterministic network for the forwarding core: one [`Sfu`] and plain
+//! str0m peers (in RTP mode, like a load generator) exchanging datagrams
+//! through a queue with latency and an optional per-peer downlink cap. No
+//! sockets, no sleeps: time is `t0` plus what the simulation advances.
+#![allow(dead_code)] // each test binary uses a subset
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use durable_objects::media_token;
+use media_node::sfu::client::{self, Endpoint};
+use media_node::sfu::{Command, Limits, Output, Sfu};
+use protocol::media::{MediaClaims, NodeMessage, PeerMessage, Source, TileView, TrackSource};
+use protocol::{ParticipantId, RoomId};
+use str0m::change::SdpAnswer;
+use str0m::channel::ChannelId;
+use str0m::format::Codec;
+use str0m::media::{Direction, MediaKind, Mid, Rid, Simulcast, SimulcastLayer};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo};
+use str0m::{Candidate, Event, Input, Rtc};
+
+pub const SEED: &str = "0101010101010101010101010101010101010101010101010101010101010101";
+
+/// Payload bytes per frame per layer (l, m, h), about 100, 300 and 900 kbit/s at 30 fps.
+const LAYER_BYTES: [usize; 3] = [400, 1200, 1150];
+const LAYER_PACKETS: [usize; 3] = [1, 1, 3];
+const LAYER_SIZE: [(u16, u16); 3] = [(320, 180), (640, 360), (1280, 720)];
+pub const RIDS: [&str; 3] = ["l", "m", "h"];
+
+/// A synthetic VP8 packet: descriptor with a 15-bit picture id, then the
+/// frame header (with dimensions on keyframes), then `layer` repeated so a
+/// receiver can tell which layer it got.
+fn vp8(picture_id: u16, keyframe: bool, first: bool, layer: usize, len: usize) -> Vec<u8> {
+    let s = if first { 0x10 } else { 0x00 };
+    let mut p = vec![
+        0x80 | s,
+        0x80,
+        0x80 | (picture_id >> 8) as u8 & 0x7f,
+        picture_id as u8,
+    ];
+    if first {
+        let (w, h) = LAYER_SIZE[layer];
+        if keyframe {
+            p.extend_from_slice(&[0x00, 0x00, 0x00, 0x9d, 0x01, 0x2a]);
+        } else {
+            p.extend_from_slice(&[0x01, 0x00, 0x00, 0x00, 0x00, 0x00]);
+        }
+        p.extend_from_slice(&w.to_le_bytes());
+        p.extend_from_slice(&h.to_le_bytes());
+    }
+    p.resize(len.max(p.len() + 1), 0x40 + layer as u8);
+    p
+}
+
+/// What a peer received on one of its media sections.
+#[derive(Debug, Default, Clone)]
+pub struct Received {
+    pub packets: u64,
+    /// Packets per layer marker byte (video) .
+    pub by_layer: [u64; 3],
+    pub keyframes: u64,
+    pub last_seq: Option<u64>,
+    /// Sequence numbers that went backwards or repeated.
+    pub disorder: u64,
+}
+
+pub struct Peer {
+    pub name: String,
+    pub participant: ParticipantId,
+    pub room: RoomId,
+    pub addr: SocketAddr,
+    pub rtc: Rtc,
+    pub deadline: Instant,
+    pub channel: Option<ChannelId>,
+    /// Our sending sections.
+    pub audio_mid: Option<Mid>,
+    pub video_mid: Option<Mid>,
+    /// The node's map of what it sends us, by mid.
+    pub remote: BTreeMap<String, (ParticipantId, Source)>,
+    pub received: BTreeMap<(ParticipantId, Source), Received>,
+    pub keyframe_wanted: [bool; 3],
+    pub keyframe_requests: u64,
+    pub speakers: Vec<ParticipantId>,
+    pub offers: u64,
+    frame: u64,
+    seq: [u64; 4],
+    /// Downlink capacity in bits per second (None: unlimited).
+    pub downlink: Option<u64>,
+    /// When the downlink is next free.
+    link_free: Instant,
+    pub connected: bool,
+}
+
+pub struct Sim {
+    pub t0: Instant,
+    pub now: Instant,
+    pub node: SocketAddr,
+    pub sfu: Sfu,
+    pub endpoint: Endpoint,
+    pub peers: Vec<Peer>,
+    queue: BinaryHeap<Reverse<(Instant, u64, usize)>>,
+    packets: BTreeMap<u64, (SocketAddr, SocketAddr, Vec<u8>)>,
+    next_packet: u64,
+    pub latency: Duration,
+    next_frame: Instant,
+    next_audio: Instant,
+    /// Datagrams the node sent to addresses no peer has.
+    pub misdelivered: u64,
+    pub dropped_by_cap: u64,
+}
+
+impl Sim {
+    pub fn new() -> Self {
+        let cert = media_node::engine::crypto().expect("a DTLS certificate");
+        let node: SocketAddr = "127.0.0.1:50000".parse().unwrap();
+        let t0 = Instant::now();
+        Sim {
+            t0,
+            now: t0,
+            node,
+            sfu: Sfu::new(node, Limits::default()),
+            endpoint: Endpoint {
+                public_addr: node,
+                cert,
+            },
+            peers: Vec::new(),
+            queue: BinaryHeap::new(),
+            packets: BTreeMap::new(),
+            next_packet: 0,
+            latency: Duration::from_millis(5),
+            next_frame: t0,
+            next_audio: t0,
+            misdelivered: 0,
+            dropped_by_cap: 0,
+        }
+    }
+
+    pub fn claims(room: &str, who: &str, publish: &[Source]) -> MediaClaims {
+        MediaClaims {
+            room: RoomId::parse(room).unwrap(),
+            participant: ParticipantId::parse(who).unwrap(),
+            publish: publish.to_vec(),
+            subscribe: true,
+            muted: vec![],
+        }
+    }
+
+    /// A browser-like peer's offer: microphone, simulcast camera, data channel.
+    pub fn offer(
+        rtc: &mut Rtc,
+        audio: bool,
+        video: bool,
+    ) -> (
+        String,
+        str0m::change::SdpPendingOffer,
+        Option<Mid>,
+        Option<Mid>,
+    ) {
+        let mut api = rtc.sdp_api();
+        let a =
+            audio.then(|| api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None));
+        let v = video.then(|| {
+            let mut sim = Simulcast::new();
+            for r in RIDS {
+                sim.send.push(SimulcastLayer::new(r));
+            }
+            api.add_media(MediaKind::Video, Direction::SendOnly, None, None, Some(sim))
+        });
+        api.add_channel("sfu".into());
+        let (offer, pending) = api.apply().expect("an offer");
+        (offer.to_sdp_string(), pending, a, v)
+    }
+
+    pub fn new_peer_rtc(&self, addr: SocketAddr) -> Rtc {
+        let mut rtc = Rtc::builder()
+            .set_rtp_mode(true)
+            .clear_codecs()
+            .enable_opus(true, false)
+            .enable_vp8(true)
+            .build(self.now);
+        rtc.add_local_candidate(Candidate::host(addr, Protocol::Udp).unwrap());
+        rtc
+    }
+
+    /// Joins a peer publishing microphone and camera, and returns its index.
+    pub fn join(&mut self, name: &str, room: &str, publish: &[Source]) -> usize {
+        let claims = Self::claims(room, &format!("u-{name}"), publish);
+        self.join_with(name, claims, true, true)
+            .expect("join accepted")
+    }
+
+    pub fn join_with(
+        &mut self,
+        name: &str,
+        claims: MediaClaims,
+        audio: bool,
+        video: bool,
+    ) -> Result<usize, client::JoinError> {
+        let addr: SocketAddr = format!("127.0.0.1:{}", 40000 + self.peers.len())
+            .parse()
+            .unwrap();
+        let mut rtc = self.new_peer_rtc(addr);
+        let (sdp, pending, a, v) = Self::offer(&mut rtc, audio, video);
+        let mut sources = Vec::new();
+        if let Some(m) = a {
+            sources.push(TrackSource {
+                mid: m.to_string(),
+                source: Source::Microphone,
+            });
+        }
+        if let Some(m) = v {
+            sources.push(TrackSource {
+                mid: m.to_string(),
+                source: Source::Camera,
+            });
+        }
+        let token = media_token::mint(SEED, claims.clone(), 1_800_000_000_000).unwrap();
+        let key =
+            media_node::token::TokenKey::from_hex(&media_token::public_key_hex(SEED).unwrap())
+                .unwrap();
+        let verified =
+            media_node::token::verify(&token, &key, &claims.room, 1_800_000_000_000).unwrap();
+        let accepted = client::accept(&self.endpoint, verified, &sources, &sdp, self.now)?;
+        let answer = self.sfu.handle_join(self.now, accepted)?;
+        rtc.sdp_api()
+            .accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap())
+            .unwrap();
+        self.peers.push(Peer {
+            name: name.into(),
+            participant: claims.participant.clone(),
+            room: claims.room.clone(),
+            addr,
+            rtc,
+            deadline: self.now,
+            channel: None,
+            audio_mid: a,
+            video_mid: v,
+            remote: BTreeMap::new(),
+            received: BTreeMap::new(),
+            keyframe_wanted: [true; 3],
+            keyframe_requests: 0,
+            speakers: vec![],
+            offers: 0,
+            frame: 0,
+            seq: [1000, 2000, 3000, 4000],
+            downlink: None,
+            link_free: self.now,
+            connected: false,
+        });
+        let i = self.peers.len() - 1;
+        self.drain_peer(i);
+        self.drain_sfu();
+        Ok(i)
+    }
+
+    fn send(&mut self, from: SocketAddr, to: SocketAddr, bytes: Vec<u8>) {
+        let mut at = self.now + self.latency;
+        if let Some(p) = self.peers.iter_mut().find(|p| p.addr == to) {
+            if let Some(cap) = p.downlink {
+                // A drop-tail queue of at most 200 ms in front of the peer.
+                let start = p.link_free.max(self.now);
+                if start > self.now + Duration::from_millis(200) {
+                    self.dropped_by_cap += 1;
+                    return;
+                }
+                let busy = Duration::from_nanos(bytes.len() as u64 * 8 * 1_000_000_000 / cap);
+                p.link_free = start + busy;
+                at = p.link_free + self.latency;
+            }
+        }
+        let id = self.next_packet;
+        self.next_packet += 1;
+        self.packets.insert(id, (from, to, bytes));
+        self.queue.push(Reverse((at, id, 0)));
+    }
+
+    fn drain_sfu(&mut self) {
+        while let Some(o) = self.sfu.poll_output() {
+            if let Output::Transmit(t) = o {
+                if !self.peers.iter().any(|p| p.addr == t.destination) {
+                    self.misdelivered += 1;
+                    continue;
+                }
+                self.send(self.node, t.destination, t.contents.to_vec());
+            }
+        }
+    }
+
+    fn drain_peer(&mut self, i: usize) {
+        loop {
+            let out = self.peers[i].rtc.poll_output().expect("peer rtc works");
+            match out {
+                str0m::Output::Timeout(t) => {
+                    self.peers[i].deadline = t;
+                    break;
+                }
+                str0m::Output::Transmit(t) => {
+                    let from = self.peers[i].addr;
+                    self.send(from, t.destination, t.contents.to_vec());
+                }
+                str0m::Output::Event(e) => self.peer_event(i, e),
+            }
+        }
+    }
+
+    fn peer_event(&mut self, i: usize, e: Event) {
+        let p = &mut self.peers[i];
+        match e {
+            Event::Connected => p.connected = true,
+            Event::ChannelOpen(id, _) => p.channel = Some(id),
+            Event::ChannelData(d) => {
+                match serde_json::from_slice::<NodeMessage>(&d.data).unwrap() {
+                    NodeMessage::Offer { sdp, tracks } => {
+                        p.offers += 1;
+                        p.remote = tracks
+                            .into_iter()
+                            .map(|t| (t.mid, (t.participant, t.source)))
+                            .collect();
+                        let offer = str0m::change::SdpOffer::from_sdp_string(&sdp).unwrap();
+                        let answer = p.rtc.sdp_api().accept_offer(offer).unwrap();
+                        let msg = serde_json::to_vec(&PeerMessage::Answer {
+                            sdp: answer.to_sdp_string(),
+                        })
+                        .unwrap();
+                        let id = p.channel.unwrap();
+                        p.rtc.channel(id).unwrap().write(false, &msg).unwrap();
+                    }
+                    NodeMessage::Speakers { ids } => p.speakers = ids,
+                }
+            }
+            Event::RtpPacket(pkt) => {
+                let mid = p
+                    .rtc
+                    .direct_api()
+                    .stream_rx(&pkt.header.ssrc)
+                    .map(|s| s.mid());
+                let Some(key) = mid.and_then(|m| p.remote.get(&m.to_string()).cloned()) else {
+                    return;
+                };
+                let r = p.received.entry(key).or_default();
+                r.packets += 1;
+                let seq = *pkt.seq_no;
+                if r.last_seq.is_some_and(|l| seq <= l) {
+                    r.disorder += 1;
+                } else {
+                    r.last_seq = Some(seq);
+                }
+                if let Some(&b) = pkt.payload.last() {
+                    if (0x40..0x43).contains(&b) && pkt.payload.len() > 16 {
+                        r.by_layer[(b - 0x40) as usize] += 1;
+                        if pkt.payload[0] & 0x10 != 0 && pkt.payload[4] & 1 == 0 {
+                            r.keyframes += 1;
+                        }
+                    }
+                }
+            }
+            Event::KeyframeRequest(k) => {
+                p.keyframe_requests += 1;
+                let layer = k
+                    .rid
+                    .and_then(|r| RIDS.iter().position(|x| **x == *r))
+                    .unwrap_or(0);
+                p.keyframe_wanted[layer] = true;
+            }
+            _ => {}
+        }
+    }
+
+    /// Sends one frame per layer (every 33 ms) and one Opus packet (every
+    /// 20 ms) from every publishing peer.
+    fn publish(&mut self) {
+        let now = self.now;
+        if now >= self.next_audio {
+            self.next_audio += Duration::from_millis(20);
+            for i in 0..self.peers.len() {
+                let p = &mut self.peers[i];
+                let (Some(mid), true) = (p.audio_mid, p.connected) else {
+                    continue;
+                };
+                let pt = pt(&p.rtc, Codec::Opus);
+                p.seq[3] += 1;
+                let ts = (now - self.t0).as_millis() as u32 * 48;
+                // Peers named "loud" speak; others are quiet.
+                let level = if p.name.starts_with("loud") {
+                    -10
+                } else {
+                    -100
+                };
+                let ext = ExtensionValues {
+                    audio_level: Some(level),
+                    voice_activity: Some(level > -50),
+                    ..Default::default()
+                };
+                let seq = p.seq[3];
+                if let Some(tx) = p.rtc.direct_api().stream_tx_by_mid(mid, None) {
+                    tx.write_rtp(
+                        RtpWrite::new(pt, SeqNo::from(seq), ts, now, vec![0xfc; 60]).ext_vals(ext),
+                    );
+                }
+                self.drain_peer(i);
+            }
+        }
+        if now >= self.next_frame {
+            self.next_frame += Duration::from_millis(33);
+            for i in 0..self.peers.len() {
+                let p = &mut self.peers[i];
+                let (Some(mid), true) = (p.video_mid, p.connected) else {
+                    continue;
+                };
+                let pt = pt(&p.rtc, Codec::Vp8);
+                p.frame += 1;
+                let ts = (now - self.t0).as_millis() as u32 * 90;
+                for layer in 0..3 {
+                    let keyframe =
+                        std::mem::take(&mut p.keyframe_wanted[layer]) || p.frame % 300 == 1;
+                    let n = LAYER_PACKETS[layer];
+                    for k in 0..n {
+                        p.seq[layer] += 1;
+                        let payload = vp8(
+                            (p.frame & 0x7fff) as u16,
+                            keyframe,
+                            k == 0,
+                            layer,
+                            LAYER_BYTES[layer],
+                        );
+                        let seq = p.seq[layer];
+                        let rid = Rid::from(RIDS[layer]);
+                        if let Some(tx) = p.rtc.direct_api().stream_tx_by_mid(mid, Some(rid)) {
+                            tx.write_rtp(
+                                RtpWrite::new(pt, SeqNo::from(seq), ts, now, payload)
+                                    .marker(k + 1 == n)
+                                    .nackable(true),
+                            );
+                        }
+                    }
+                }
+                self.drain_peer(i);
+            }
+        }
+    }
+
+    /// Runs the network for `d` of simulated time.
+    pub fn run(&mut self, d: Duration) {
+        let end = self.now + d;
+        loop {
+            let mut next = end.min(self.next_frame).min(self.next_audio);
+            if let Some(t) = self.sfu.poll_timeout() {
+                next = next.min(t);
+            }
+            for p in &self.peers {
+                next = next.min(p.deadline);
+            }
+            if let Some(Reverse((t, _, _))) = self.queue.peek() {
+                next = next.min(*t);
+            }
+            self.now = next.max(self.now);
+            // Deliver everything due.
+            while let Some(Reverse((t, id, _))) = self.queue.peek().copied() {
+                if t > self.now {
+                    break;
+                }
+                self.queue.pop();
+                let (from, to, bytes) = self.packets.remove(&id).unwrap();
+                if to == self.node {
+                    self.sfu.handle_datagram(self.now, from, &bytes);
+                    self.drain_sfu();
+                } else if let Some(i) = self.peers.iter().position(|p| p.addr == to) {
+                    if let Ok(r) = Receive::new(Protocol::Udp, from, to, &bytes) {
+                        let _ = self.peers[i].rtc.handle_input(Input::Receive(self.now, r));
+                        self.drain_peer(i);
+                    }
+                }
+            }
+            if self.sfu.poll_timeout().is_some_and(|t| t <= self.now) {
+                self.sfu.handle_timeout(self.now);
+                self.drain_sfu();
+            }
+            for i in 0..self.peers.len() {
+                if self.peers[i].deadline <= self.now {
+                    let now = self.now;
+                    let _ = self.peers[i].rtc.handle_input(Input::Timeout(now));
+                    self.drain_peer(i);
+                }
+            }
+            self.publish();
+            self.drain_sfu();
+            if self.now >= end {
+                return;
+            }
+        }
+    }
+
+    /// Injects a datagram from anywhere.
+    pub fn inject(&mut self, from: SocketAddr, bytes: &[u8]) {
+        self.sfu.handle_datagram(self.now, from, bytes);
+        self.drain_sfu();
+    }
+
+    pub fn command(&mut self, cmd: Command) -> Result<Option<String>, client::JoinError> {
+        let r = self.sfu.handle_command(self.now, cmd);
+        self.drain_sfu();
+        r
+    }
+
+    /// Tells the node the peer's tile sizes.
+    pub fn view(&mut self, i: usize, tiles: &[(usize, u32)]) {
+        let tiles: Vec<TileView> = tiles
+            .iter()
+            .map(|&(of, h)| TileView {
+                participant: self.peers[of].participant.clone(),
+                source: Source::Camera,
+                width: h * 16 / 9,
+                height: h,
+            })
+            .collect();
+        let msg = serde_json::to_vec(&PeerMessage::View { tiles }).unwrap();
+        let p = &mut self.peers[i];
+        let id = p.channel.expect("channel open");
+        p.rtc.channel(id).unwrap().write(false, &msg).unwrap();
+        self.drain_peer(i);
+    }
+
+    /// What peer `i` received of peer `of`'s `source`.
+    pub fn got(&self, i: usize, of: usize, source: Source) -> Received {
+        let who = &self.peers[of].participant;
+        self.peers[i]
+            .received
+            .get(&(who.clone(), source))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Packet counts of everything peer `i` received so far.
+    pub fn snapshot(&self, i: usize) -> BTreeMap<(ParticipantId, Source), u64> {
+        self.peers[i]
+            .received
+            .iter()
+            .map(|(k, v)| (k.clone(), v.packets))
+            .collect()
+    }
+}
+
+fn pt(rtc: &Rtc, codec: Codec) -> str0m::media::Pt {
+    rtc.codec_config()
+        .params()
+        .iter()
+        .find(|p| p.spec().codec == codec)
+        .map(|p| p.pt())
+        .expect("codec configured")
+}
