@@ -3,6 +3,7 @@
 //! through a queue with latency and an optional per-peer downlink cap. No
 //! sockets, no sleeps: time is `t0` plus what the simulation advances.
 #![allow(dead_code)] // each test binary uses a subset
+#![allow(clippy::unwrap_used)] // test harness: a failure is a test failure
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -258,18 +259,18 @@ impl Sim {
 
     fn send(&mut self, from: SocketAddr, to: SocketAddr, bytes: Vec<u8>) {
         let mut at = self.now + self.latency;
-        if let Some(p) = self.peers.iter_mut().find(|p| p.addr == to) {
-            if let Some(cap) = p.downlink {
-                // A drop-tail queue of at most 200 ms in front of the peer.
-                let start = p.link_free.max(self.now);
-                if start > self.now + Duration::from_millis(200) {
-                    self.dropped_by_cap += 1;
-                    return;
-                }
-                let busy = Duration::from_nanos(bytes.len() as u64 * 8 * 1_000_000_000 / cap);
-                p.link_free = start + busy;
-                at = p.link_free + self.latency;
+        if let Some(p) = self.peers.iter_mut().find(|p| p.addr == to)
+            && let Some(cap) = p.downlink
+        {
+            // A drop-tail queue of at most 200 ms in front of the peer.
+            let start = p.link_free.max(self.now);
+            if start > self.now + Duration::from_millis(200) {
+                self.dropped_by_cap += 1;
+                return;
             }
+            let busy = Duration::from_nanos(bytes.len() as u64 * 8 * 1_000_000_000 / cap);
+            p.link_free = start + busy;
+            at = p.link_free + self.latency;
         }
         let id = self.next_packet;
         self.next_packet += 1;
@@ -348,12 +349,13 @@ impl Sim {
                 } else {
                     r.last_seq = Some(seq);
                 }
-                if let Some(&b) = pkt.payload.last() {
-                    if (0x40..0x43).contains(&b) && pkt.payload.len() > 16 {
-                        r.by_layer[(b - 0x40) as usize] += 1;
-                        if pkt.payload[0] & 0x10 != 0 && pkt.payload[4] & 1 == 0 {
-                            r.keyframes += 1;
-                        }
+                if let Some(&b) = pkt.payload.last()
+                    && (0x40..0x43).contains(&b)
+                    && pkt.payload.len() > 16
+                {
+                    r.by_layer[(b - 0x40) as usize] += 1;
+                    if pkt.payload[0] & 0x10 != 0 && pkt.payload[4] & 1 == 0 {
+                        r.keyframes += 1;
                     }
                 }
             }
@@ -467,11 +469,11 @@ impl Sim {
                 if to == self.node {
                     self.sfu.handle_datagram(self.now, from, &bytes);
                     self.drain_sfu();
-                } else if let Some(i) = self.peers.iter().position(|p| p.addr == to) {
-                    if let Ok(r) = Receive::new(Protocol::Udp, from, to, &bytes) {
-                        let _ = self.peers[i].rtc.handle_input(Input::Receive(self.now, r));
-                        self.drain_peer(i);
-                    }
+                } else if let Some(i) = self.peers.iter().position(|p| p.addr == to)
+                    && let Ok(r) = Receive::new(Protocol::Udp, from, to, &bytes)
+                {
+                    let _ = self.peers[i].rtc.handle_input(Input::Receive(self.now, r));
+                    self.drain_peer(i);
                 }
             }
             if self.sfu.poll_timeout().is_some_and(|t| t <= self.now) {
