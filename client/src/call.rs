@@ -82,6 +82,51 @@ fn encodings() -> js_sys::Array {
     list
 }
 
+/// Offers only what the node forwards (VP8 with retransmission, Opus):
+/// a smaller offer, and no codec a subscriber could lack.
+fn prefer_codecs(t: &web_sys::RtcRtpTransceiver, video: bool) {
+    let get = |o: &JsValue, k: &str| js_sys::Reflect::get(o, &k.into()).ok();
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let Some(sender) = get(&window, "RTCRtpSender") else {
+        return;
+    };
+    let Some(caps) =
+        get(&sender, "getCapabilities").and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+    else {
+        return;
+    };
+    let kind = if video { "video" } else { "audio" };
+    let Ok(caps) = caps.call1(&sender, &kind.into()) else {
+        return;
+    };
+    let Some(codecs) = get(&caps, "codecs") else {
+        return;
+    };
+    let wanted: &[&str] = if video {
+        &["video/vp8", "video/rtx"]
+    } else {
+        &["audio/opus"]
+    };
+    let chosen: js_sys::Array = js_sys::Array::from(&codecs)
+        .iter()
+        .filter(|c| {
+            get(c, "mimeType")
+                .and_then(|m| m.as_string())
+                .is_some_and(|m| wanted.contains(&m.to_ascii_lowercase().as_str()))
+        })
+        .collect();
+    if chosen.length() == 0 {
+        return;
+    }
+    if let Some(set) =
+        get(t, "setCodecPreferences").and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+    {
+        let _ = set.call1(t, &chosen);
+    }
+}
+
 async fn describe(pc: &RtcPeerConnection, kind: RtcSdpType, sdp: &str) -> Result<(), String> {
     let d = RtcSessionDescriptionInit::new(kind);
     d.set_sdp(sdp);
@@ -136,6 +181,7 @@ impl Call {
                     &init,
                 ),
             };
+            prefer_codecs(&t, source.is_video());
             senders.insert(source, t.sender());
             transceivers.push((source, t));
         }

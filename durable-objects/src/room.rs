@@ -788,7 +788,7 @@ impl Room {
             return self.close(
                 conn,
                 close_code::MESSAGE_TOO_BIG,
-                "frame larger than 16 KiB",
+                "frame larger than 40 KiB",
             );
         }
         let Some(who) = self.conns.get(&conn).map(|c| c.who.clone()) else {

@@ -4,9 +4,12 @@
 
 use std::collections::HashMap;
 
-use durable_objects::room::{ConnId, Frame, GRACE_MS, Output, Room, Snapshot, Store, StoreError};
+use durable_objects::room::{
+    ConnId, Frame, GRACE_MS, MediaRefusal, Output, Room, Snapshot, Store, StoreError,
+};
 use protocol::ParticipantId;
 use protocol::access::RoomRole;
+use protocol::media::{MediaClaims, Source, TrackSource};
 use protocol::room::{
     ChatMessage, ClientMessage, ErrorCode, Identity, MAX_FRAME_BYTES, ServerMessage, Track,
     close_code,
@@ -948,4 +951,130 @@ fn edits_and_deletions_made_while_away_are_replayed_on_resume() {
             (3, "new".into(), false)
         ]
     );
+}
+
+fn media_offer(sources: &[(&str, Source)]) -> ClientMessage {
+    ClientMessage::MediaOffer {
+        sdp: "v=0\r\n".into(),
+        sources: sources
+            .iter()
+            .map(|(mid, source)| TrackSource {
+                mid: (*mid).into(),
+                source: *source,
+            })
+            .collect(),
+    }
+}
+
+fn media_joins(s: &Sim) -> Vec<(ConnId, MediaClaims)> {
+    s.side_effects
+        .iter()
+        .filter_map(|o| match o {
+            Output::MediaJoin { conn, claims, .. } => Some((*conn, claims.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_media_offer_becomes_a_join_with_the_grants_of_the_role_minus_host_mutes() {
+    let mut s = Sim::new();
+    let host = s.connect("u-host", RoomRole::Host);
+    let p = s.connect("u-p", RoomRole::Participant);
+    s.send(
+        host,
+        ClientMessage::Mute {
+            who: pid("u-p"),
+            track: Track::Camera,
+        },
+    );
+    // The room tells the node at once.
+    assert!(s.side_effects.iter().any(|o| matches!(o,
+        Output::MediaGrants { participant, grants } if participant == &pid("u-p")
+            && grants.publish == vec![Source::Microphone, Source::Screen])));
+    s.send(
+        p,
+        media_offer(&[("0", Source::Microphone), ("1", Source::Camera)]),
+    );
+    let joins = media_joins(&s);
+    assert_eq!(joins.len(), 1);
+    let (conn, claims) = &joins[0];
+    assert_eq!(*conn, p);
+    assert_eq!(claims.participant, pid("u-p"));
+    assert_eq!(claims.room.as_str(), "r1");
+    assert_eq!(claims.publish, vec![Source::Microphone, Source::Screen]);
+    assert_eq!(claims.muted, vec![Source::Camera]);
+    assert!(claims.subscribe);
+
+    // The answer goes to that socket only.
+    s.take(host);
+    s.take(p);
+    s.room.handle_media_answer(*conn, Ok("v=0 answer".into()));
+    s.drain();
+    assert_eq!(
+        s.take(p),
+        vec![ServerMessage::MediaAnswer {
+            sdp: "v=0 answer".into()
+        }]
+    );
+    assert!(s.take(host).is_empty());
+    s.room.handle_media_answer(
+        p,
+        Err(MediaRefusal {
+            code: ErrorCode::Unavailable,
+            message: "no node".into(),
+        }),
+    );
+    s.drain();
+    assert_eq!(s.error(p), ErrorCode::Unavailable);
+
+    // A host lifts the mute; the participant cannot do it themselves.
+    s.side_effects.clear();
+    s.send(
+        p,
+        ClientMessage::Unmute {
+            who: pid("u-p"),
+            track: Track::Camera,
+        },
+    );
+    assert_eq!(s.error(p), ErrorCode::Forbidden);
+    assert!(s.side_effects.is_empty());
+    s.send(
+        host,
+        ClientMessage::Unmute {
+            who: pid("u-p"),
+            track: Track::Camera,
+        },
+    );
+    assert!(s.side_effects.iter().any(|o| matches!(o,
+        Output::MediaGrants { grants, .. } if grants.publish.contains(&Source::Camera))));
+}
+
+#[test]
+fn bad_media_offers_are_refused_before_any_node_is_asked() {
+    let mut s = Sim::new();
+    let p = s.connect("u-p", RoomRole::Participant);
+    s.take(p);
+    let huge = ClientMessage::MediaOffer {
+        sdp: "a".repeat(protocol::media::MAX_SDP_BYTES + 1),
+        sources: vec![],
+    };
+    s.send(p, huge);
+    assert_eq!(s.error(p), ErrorCode::BadOffer);
+    let many: Vec<(&str, Source)> =
+        vec![("0", Source::Camera); protocol::media::MAX_OFFER_SOURCES + 1];
+    s.send(p, media_offer(&many));
+    assert_eq!(s.error(p), ErrorCode::BadOffer);
+    assert!(media_joins(&s).is_empty());
+}
+
+#[test]
+fn removal_and_the_end_of_the_meeting_cut_media() {
+    let mut s = Sim::new();
+    let host = s.connect("u-host", RoomRole::Host);
+    let _p = s.connect("u-p", RoomRole::Participant);
+    s.send(host, ClientMessage::Remove { who: pid("u-p") });
+    assert!(s.side_effects.contains(&Output::MediaRemove(pid("u-p"))));
+    s.send(host, ClientMessage::End);
+    assert!(s.side_effects.contains(&Output::MediaClose));
 }

@@ -158,7 +158,9 @@ async fn join(
         &req.offer,
         std::time::Instant::now(),
     )?;
+    let who = accepted.claims.participant.clone();
     let answer = call(&c, |tx| Job::Join(Box::new(accepted), tx)).await??;
+    tracing::info!(%room, participant = %who, "participant joined");
     Ok(Json(MediaAnswer { answer }))
 }
 
@@ -171,6 +173,7 @@ async fn restart(
     authorize(&c, &headers)?;
     let (room, id) = (room_id(&room)?, participant_id(&id)?);
     let offer = client::parse_offer(&req.offer)?;
+    tracing::info!(%room, participant = %id, "ICE restart");
     let answer = call(&c, |tx| {
         Job::Command(Command::Restart(room, id, Box::new(offer)), tx)
     })

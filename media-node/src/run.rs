@@ -106,7 +106,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     tokio::pin!(shutdown);
     loop {
         while let Some(action) = registrar.poll_action(Instant::now().into_std()) {
-            let outcome = worker.call(action, *load.borrow()).await;
+            // Copy the load out first: a watch guard held across the call
+            // would block the forwarding task's next update.
+            let current = *load.borrow();
+            let outcome = worker.call(action, current).await;
             if outcome == Outcome::Failed {
                 tracing::warn!(?action, "call to worker failed; will retry");
             } else if action == Action::Register {

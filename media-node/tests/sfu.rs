@@ -15,10 +15,15 @@ const AV: &[Source] = &[Source::Camera, Source::Microphone];
 #[test]
 fn three_participants_each_receive_the_two_others() {
     let mut s = Sim::new();
+    // One at a time, each fully connected before the next arrives, so the
+    // later ones reach the earlier ones by renegotiation.
     let a = s.join("ada", "r1", AV);
+    s.run(Duration::from_secs(1));
     let b = s.join("bob", "r1", AV);
+    s.run(Duration::from_secs(1));
     let c = s.join("cy", "r1", AV);
     s.run(Duration::from_secs(4));
+    assert!(s.peers[a].offers >= 2, "Ada was offered Bob, then Cy");
     for (me, others) in [(a, [b, c]), (b, [a, c]), (c, [a, b])] {
         assert!(s.peers[me].connected, "{} connected", s.peers[me].name);
         for o in others {

@@ -71,8 +71,9 @@ impl Source {
     }
 }
 
-/// Largest SDP the node and the room accept, in bytes.
-pub const MAX_SDP_BYTES: usize = 12 * 1024;
+/// Largest SDP the node and the room accept, in bytes (a browser's first
+/// offer with every codec it knows is about 13 KiB; ours asks for fewer).
+pub const MAX_SDP_BYTES: usize = 32 * 1024;
 
 /// Most media sections a browser's offer may declare.
 pub const MAX_OFFER_SOURCES: usize = 4;
@@ -160,6 +161,27 @@ pub struct NodeStats {
     pub layer_switches: u64,
     /// Participants removed because their input made str0m fail or panic.
     pub faulted: u64,
+    /// Each connected participant, for diagnosis.
+    #[serde(default)]
+    pub clients: Vec<ClientStats>,
+}
+
+/// One participant's connection on a node, as `GET /stats` reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientStats {
+    /// The room.
+    pub room: String,
+    /// Who.
+    pub participant: String,
+    /// ICE and DTLS are up.
+    pub connected: bool,
+    /// The latest egress bandwidth estimate, bits per second.
+    pub estimate: Option<u64>,
+    /// Packets written to this client.
+    pub packets_out: u64,
+    /// Tracks received: `participant/source` with the layer forwarded now
+    /// (`None` when paused).
+    pub receiving: Vec<(String, Option<u8>)>,
 }
 
 /// A track the node sends to a subscriber, as named in a [`NodeMessage::Offer`].

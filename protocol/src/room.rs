@@ -14,9 +14,10 @@ use crate::access::RoomRole;
 /// Version of the room protocol; bumped on any incompatible change.
 pub const PROTOCOL_VERSION: u32 = 3;
 
-/// Largest frame a client may send, in bytes. A larger one closes the socket
-/// with [`close_code::MESSAGE_TOO_BIG`]; nothing of it is applied.
-pub const MAX_FRAME_BYTES: usize = 16 * 1024;
+/// Largest frame a client may send, in bytes: room for an SDP offer of
+/// [`crate::media::MAX_SDP_BYTES`]. A larger one closes the socket with
+/// [`close_code::MESSAGE_TOO_BIG`]; nothing of it is applied.
+pub const MAX_FRAME_BYTES: usize = 40 * 1024;
 
 /// Longest chat text, in characters (Unicode scalar values).
 pub const MAX_TEXT_CHARS: usize = 4000;

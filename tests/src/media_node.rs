@@ -36,7 +36,10 @@ pub fn start(paths: &Paths, opts: &NodeOptions) -> anyhow::Result<Group> {
         .env("MEDIA_NODE_TOKEN_PUBLIC_KEY", &opts.token_public_key)
         .env("MEDIA_NODE_HTTP_BIND", "127.0.0.1:0")
         .env("NO_COLOR", "1")
-        .env("RUST_LOG", "info");
+        .env(
+            "RUST_LOG",
+            std::env::var("OPENTELECON_NODE_LOG").unwrap_or_else(|_| "info".into()),
+        );
     Group::spawn(
         &format!("media node {}", opts.id),
         &mut cmd,

@@ -179,8 +179,12 @@ fn Room(id: RoomId, name: String) -> impl IntoView {
                 <p id="lobby-wait" class="card">"Waiting for a host to let you in…"</p>
             </Show>
             <super::devices::Devices/>
-            <Show when=move || view.with(|v| v.standing == Standing::In)>
+            // The call outlives a reconnect of the room socket: media flows
+            // to the node, not through the room.
+            <Show when=move || view.with(|v| v.me.is_some() && matches!(v.standing, Standing::In | Standing::Connecting))>
                 <super::call::CallPanel state=view inbox=inbox socket=slot/>
+            </Show>
+            <Show when=move || view.with(|v| v.standing == Standing::In)>
                 <div class="room-panels">
                     <People state=view socket=slot/>
                     <Chat state=view socket=slot/>

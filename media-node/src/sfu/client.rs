@@ -283,6 +283,10 @@ pub struct Client {
     pub joined: Instant,
     /// When its `Rtc` next needs time.
     pub deadline: Instant,
+    /// The time of this client's live entry on the timer heap, if any.
+    pub scheduled: Option<Instant>,
+    /// Packets written to this client (for `/stats`).
+    pub packets_out: u64,
     /// The latest egress bandwidth estimate.
     pub estimate: Option<Bitrate>,
     /// Tile heights on the browser's screen, by (participant, source).

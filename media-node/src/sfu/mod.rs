@@ -30,7 +30,9 @@ use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
-use protocol::media::{GrantsUpdate, NodeMessage, NodeStats, PeerMessage, RemoteTrack, Source};
+use protocol::media::{
+    ClientStats, GrantsUpdate, NodeMessage, NodeStats, PeerMessage, RemoteTrack, Source,
+};
 use protocol::node::NodeLoad;
 use protocol::{ParticipantId, RoomId};
 use slab::Slab;
@@ -188,6 +190,28 @@ impl Sfu {
 
     /// Counters.
     pub fn stats(&self) -> NodeStats {
+        let clients = self
+            .clients
+            .iter()
+            .map(|(_, c)| ClientStats {
+                room: c.room.to_string(),
+                participant: c.participant.to_string(),
+                connected: c.connected,
+                estimate: c.estimate.map(|b| b.as_u64()),
+                packets_out: c.packets_out,
+                receiving: c
+                    .subs
+                    .iter()
+                    .filter(|s| s.state == State::Active)
+                    .map(|s| {
+                        (
+                            format!("{}/{}", s.participant, s.source.as_str()),
+                            s.current.map(|l| l as u8),
+                        )
+                    })
+                    .collect(),
+            })
+            .collect();
         NodeStats {
             rooms: self.rooms.len() as u32,
             participants: self.clients.len() as u32,
@@ -196,6 +220,7 @@ impl Sfu {
                 .iter()
                 .map(|(_, c)| c.tracks.len() as u32)
                 .sum(),
+            clients,
             ..self.stats.clone()
         }
     }
@@ -261,6 +286,8 @@ impl Sfu {
             connected: false,
             joined: now,
             deadline,
+            scheduled: Some(deadline),
+            packets_out: 0,
             estimate: None,
             view: HashMap::new(),
             outbox: Vec::new(),
@@ -272,6 +299,11 @@ impl Sfu {
         // Everyone else in the room will receive the newcomer's tracks; the
         // newcomer gets theirs once its data channel opens.
         let others: Vec<ClientRef> = r.clients.iter().copied().filter(|c| *c != me).collect();
+        for &o in &others {
+            if let Some(c) = self.client_mut(o) {
+                c.dirty = true;
+            }
+        }
         self.dirty.extend(others);
         self.timers.push(Reverse((deadline, me)));
         self.settle(now);
@@ -280,6 +312,13 @@ impl Sfu {
 
     /// A datagram arrived from `source`.
     pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, buf: &[u8]) {
+        // A node advertising a loopback address serves only this host's
+        // loopback: a browser with other interfaces must not settle on a
+        // path the node would answer through another interface.
+        if self.public_addr.ip().is_loopback() && !source.ip().is_loopback() {
+            self.stats.dropped_unrouted += 1;
+            return;
+        }
         let Ok(receive) = Receive::new(Protocol::Udp, source, self.public_addr, buf) else {
             self.stats.dropped_unrouted += 1;
             return;
@@ -331,17 +370,34 @@ impl Sfu {
         }
     }
 
-    /// Time passed: due clients get their timeouts.
+    /// Time passed: due clients get their timeouts. Each client is fed at
+    /// most once per call: a deadline that is already due again (str0m may
+    /// ask for "now") waits for the next call, so this never spins.
     pub fn handle_timeout(&mut self, now: Instant) {
+        let mut due = Vec::new();
         while let Some(Reverse((t, r))) = self.timers.peek().copied() {
             if t > now {
                 break;
             }
             self.timers.pop();
-            let Some(c) = self.client(r) else { continue };
-            if c.deadline > now {
-                continue; // A stale entry; a newer one is queued.
+            let Some(c) = self.client_mut(r) else {
+                continue;
+            };
+            if c.scheduled != Some(t) {
+                continue; // Superseded by an earlier entry.
             }
+            c.scheduled = None;
+            if c.deadline > now {
+                // The deadline moved later since this entry was queued.
+                let d = c.deadline;
+                c.scheduled = Some(d);
+                self.timers.push(Reverse((d, r)));
+                continue;
+            }
+            due.push(r);
+        }
+        for r in due {
+            let Some(c) = self.client(r) else { continue };
             if !c.connected && now.saturating_duration_since(c.joined) > self.limits.connect_within
             {
                 self.remove(r, "did not connect in time");
@@ -486,8 +542,11 @@ impl Sfu {
         }));
         match polled {
             Ok(Some(t)) => {
-                if t != c.deadline || self.timers.is_empty() {
-                    c.deadline = t;
+                c.deadline = t;
+                // One live heap entry per client, at its earliest deadline;
+                // a later deadline is picked up when that entry pops.
+                if c.scheduled.is_none_or(|s| t < s) {
+                    c.scheduled = Some(t);
                     self.timers.push(Reverse((t, r)));
                 }
             }
@@ -530,7 +589,11 @@ impl Sfu {
                     c.connected = true;
                 }
             }
+            Event::IceConnectionStateChange(state) if state != IceConnectionState::Disconnected => {
+                tracing::debug!(?state, "ICE state");
+            }
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                tracing::info!("a participant's ICE disconnected");
                 // The browser restarts ICE through the room; until it does,
                 // nothing is sent to it. str0m closes the Rtc if it never does.
             }
@@ -845,6 +908,20 @@ impl Sfu {
             };
             self.forward_to(now, sr, si, li, keyframe, &p, vp8.as_ref(), &ext, codec);
         }
+        // A subscriber waits for a keyframe of this layer: ask again once the
+        // throttle allows (requests in between were merged into this one).
+        let wanted = self
+            .client(r)
+            .and_then(|c| c.tracks.get(ti))
+            .and_then(|t| t.layers.get(li))
+            .is_some_and(|l| l.keyframe_wanted);
+        if wanted {
+            let track = TrackRef {
+                publisher: r,
+                index: ti,
+            };
+            self.request_keyframe(now, track, li);
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -882,7 +959,12 @@ impl Sfu {
             s.codec = codec;
         }
         let gate = s.gate(layer, keyframe);
+        let waiting = s.target == Some(layer) && s.current != Some(layer);
         let Gate::Forward { switched } = gate else {
+            if waiting && !keyframe {
+                let t = s.track;
+                self.mark_keyframe_wanted(t, layer, now);
+            }
             return;
         };
         let Some(pt) = s.pt else { return };
@@ -924,6 +1006,7 @@ impl Sfu {
             return;
         };
         tx.write_rtp(write);
+        sc.packets_out += 1;
         self.stats.packets_out += 1;
         if switched {
             self.stats.layer_switches += 1;
@@ -952,6 +1035,25 @@ impl Sfu {
             self.stats.keyframe_requests += 1;
         }
         self.drain(t.publisher);
+    }
+
+    /// Notes that a subscriber still waits for a keyframe of `layer`; the
+    /// next packet of that layer sends the request once the throttle allows,
+    /// and a wait longer than [`track::KEYFRAME_RETRY`] re-asks.
+    fn mark_keyframe_wanted(&mut self, t: TrackRef, layer: usize, now: Instant) {
+        let Some(l) = self
+            .client_mut(t.publisher)
+            .and_then(|c| c.tracks.get_mut(t.index))
+            .and_then(|tr| tr.layers.get_mut(layer))
+        else {
+            return;
+        };
+        let stale = l
+            .last_keyframe_request
+            .is_none_or(|at| now.saturating_duration_since(at) >= track::KEYFRAME_RETRY);
+        if stale {
+            l.keyframe_wanted = true;
+        }
     }
 
     fn request_keyframes(&mut self, now: Instant, t: TrackRef) {

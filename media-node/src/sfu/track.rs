@@ -14,6 +14,9 @@ use super::speaker::Loudness;
 /// between are merged into the next.
 pub const KEYFRAME_INTERVAL: Duration = Duration::from_millis(500);
 
+/// A subscriber that waited this long for a keyframe asks again.
+pub const KEYFRAME_RETRY: Duration = Duration::from_millis(1000);
+
 /// A layer without packets for this long is considered stopped.
 const LAYER_IDLE: Duration = Duration::from_millis(1500);
 
