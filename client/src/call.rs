@@ -66,6 +66,18 @@ fn set(obj: &JsValue, key: &str, value: &JsValue) {
     let _ = js_sys::Reflect::set(obj, &key.into(), value);
 }
 
+/// How long a "disconnected" connection may last before an ICE restart.
+const RESTART_AFTER_MS: i32 = 3000;
+
+async fn sleep_ms(ms: i32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(w) = web_sys::window() {
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+        }
+    });
+    let _ = JsFuture::from(promise).await;
+}
+
 fn encodings() -> js_sys::Array {
     let list = js_sys::Array::new();
     for (rid, scale, max) in [
@@ -287,7 +299,20 @@ impl Call {
             ev(CallEvent::State(state.clone()));
             if state == "failed" || state == "disconnected" {
                 let (pc, sig) = (pc3.clone(), sig.clone());
+                let failed = state == "failed";
                 wasm_bindgen_futures::spawn_local(async move {
+                    // "disconnected" often heals by itself; restart only if
+                    // it lasts (or at once when the connection failed).
+                    if !failed {
+                        sleep_ms(RESTART_AFTER_MS).await;
+                        let now = js_sys::Reflect::get(&pc, &"connectionState".into())
+                            .ok()
+                            .and_then(|s| s.as_string())
+                            .unwrap_or_default();
+                        if now != "disconnected" {
+                            return;
+                        }
+                    }
                     let options = js_sys::Object::new();
                     set(&options, "iceRestart", &JsValue::TRUE);
                     let create = js_sys::Reflect::get(&pc, &"createOffer".into())
@@ -338,6 +363,55 @@ impl Call {
     /// The connection, for async work that outlives a borrow.
     pub fn pc(&self) -> RtcPeerConnection {
         self.pc.clone()
+    }
+
+    /// Counters of every inbound track, keyed `participant/source` (the node
+    /// names tracks `{participant}-{source}`).
+    pub async fn inbound(pc: RtcPeerConnection) -> HashMap<String, (bool, crate::quality::Sample)> {
+        let mut out = HashMap::new();
+        let Ok(report) = JsFuture::from(pc.get_stats()).await else {
+            return out;
+        };
+        let now = js_sys::Date::now();
+        let num = |o: &JsValue, k: &str| {
+            js_sys::Reflect::get(o, &k.into())
+                .ok()
+                .and_then(|v| v.as_f64())
+                .unwrap_or(0.0)
+        };
+        let text = |o: &JsValue, k: &str| {
+            js_sys::Reflect::get(o, &k.into())
+                .ok()
+                .and_then(|v| v.as_string())
+                .unwrap_or_default()
+        };
+        let values = js_sys::Reflect::get(&report, &"values".into())
+            .ok()
+            .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+            .and_then(|f| f.call0(&report).ok());
+        let Some(iter) = values.and_then(|v| js_sys::try_iter(&v).ok().flatten()) else {
+            return out;
+        };
+        for r in iter.flatten() {
+            if text(&r, "type") != "inbound-rtp" {
+                continue;
+            }
+            let id = text(&r, "trackIdentifier");
+            let Some((who, source)) = id.rsplit_once('-') else {
+                continue;
+            };
+            let sample = crate::quality::Sample {
+                at_ms: now,
+                packets_received: num(&r, "packetsReceived") as u64,
+                packets_lost: num(&r, "packetsLost") as i64,
+                frames_decoded: num(&r, "framesDecoded") as u64,
+            };
+            out.insert(
+                format!("{who}/{source}"),
+                (text(&r, "kind") == "video", sample),
+            );
+        }
+        out
     }
 
     /// Starts or stops sending `source` (`None` stops; nothing renegotiates).

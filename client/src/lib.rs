@@ -3,6 +3,8 @@
 //! Layout:
 //! - [`chat`]: the room's message log as the client sees it; pure, tested
 //!   natively.
+//! - [`quality`]: connection quality of a received track from two stats
+//!   samples; pure.
 //! - `api` (wasm32): the worker's JSON API over `fetch`.
 //! - `call` (wasm32): the WebRTC connection to the room's media node.
 //! - `ui` (wasm32): Leptos components, routes, and the room WebSocket.
@@ -11,6 +13,7 @@
 #![deny(missing_docs)]
 
 pub mod chat;
+pub mod quality;
 
 #[cfg(target_arch = "wasm32")]
 mod api;

@@ -355,3 +355,49 @@ fn a_flood_of_offers_replaces_rather_than_piles_up_and_limits_hold() {
     );
     assert!(s.got(a, b, Source::Camera).packets > 30);
 }
+
+#[test]
+fn an_ice_restart_through_the_room_is_answered_and_media_continues() {
+    let mut s = Sim::new();
+    let a = s.join("ada", "r1", AV);
+    let b = s.join("bob", "r1", AV);
+    s.run(Duration::from_secs(3));
+    let mut api = s.peers[b].rtc.sdp_api();
+    api.ice_restart(true);
+    let (offer, pending) = api.apply().expect("a restart offer");
+    let answer = s
+        .command(Command::Restart(
+            RoomId::parse("r1").unwrap(),
+            ParticipantId::parse("u-bob").unwrap(),
+            Box::new(offer),
+        ))
+        .unwrap()
+        .unwrap();
+    s.peers[b]
+        .rtc
+        .sdp_api()
+        .accept_answer(
+            pending,
+            str0m::change::SdpAnswer::from_sdp_string(&answer).unwrap(),
+        )
+        .unwrap();
+    let before = s.got(b, a, Source::Camera).packets;
+    s.run(Duration::from_secs(3));
+    assert!(
+        s.got(b, a, Source::Camera).packets > before + 30,
+        "media continues"
+    );
+    assert_eq!(s.sfu.stats().participants, 2);
+    // A restart for someone not on the node is a clear "not found".
+    let mut other = s.new_peer_rtc("127.0.0.1:45000".parse().unwrap());
+    let (sdp, ..) = Sim::offer(&mut other, true, false);
+    let offer = str0m::change::SdpOffer::from_sdp_string(&sdp).unwrap();
+    assert!(
+        s.command(Command::Restart(
+            RoomId::parse("r1").unwrap(),
+            ParticipantId::parse("u-nobody").unwrap(),
+            Box::new(offer),
+        ))
+        .is_err()
+    );
+}

@@ -212,6 +212,17 @@ async fn three_participants_see_and_hear_each_other_and_a_host_mute_stops_a_came
     all_rising(&ba.client, "Ada", &keys([&b, &c])).await;
     all_rising(&bb.client, "Bob", &keys([&a, &c])).await;
     all_rising(&bc.client, "Cy", &keys([&a, &b])).await;
+    // Each remote camera tile shows a connection-quality indicator.
+    e2e::eventually("quality indicators on Ada's tiles", WAIT, || async {
+        let found = ba
+            .client
+            .find_all(Locator::Css(".tile[data-source='camera'] .quality"))
+            .await
+            .ok()?;
+        (found.len() == 2).then_some(())
+    })
+    .await
+    .unwrap();
     let shot = ba.client.screenshot().await.unwrap();
     let dir = setup.paths.root.join("tests/artifacts");
     std::fs::create_dir_all(&dir).unwrap();

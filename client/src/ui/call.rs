@@ -2,7 +2,7 @@
 //! microphone, camera and screen controls. The connection itself lives in
 //! [`crate::call`]; this file renders what it reports.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -17,6 +17,7 @@ use web_sys::{MediaStream, MediaStreamTrack};
 
 use crate::call::{Call, CallEvent};
 use crate::chat::RoomView;
+use crate::quality::{Quality, Sample, grade};
 
 /// Room-socket messages meant for the call (answers and media refusals).
 #[derive(Clone, Copy)]
@@ -117,6 +118,11 @@ pub fn CallPanel(
     let camera_on = RwSignal::new(true);
     let sharing = RwSignal::new(false);
     let self_video = NodeRef::<Video>::new();
+    // Quality per received track (`participant/source`), and the samples
+    // it is graded from.
+    let quality = RwSignal::new(BTreeMap::<String, Quality>::new());
+    let samples = StoredValue::new_local(HashMap::<String, (bool, Sample)>::new());
+    let tick = StoredValue::new(0u32);
     let choice = use_context::<DeviceChoice>();
 
     // Answers and refusals arriving on the room socket.
@@ -297,6 +303,25 @@ pub fn CallPanel(
                     c.report_view(views);
                 }
             });
+            // Every other second, grade each received track.
+            tick.update_value(|t| *t += 1);
+            if tick.get_value().is_multiple_of(2)
+                && let Some(pc) = call.with_value(|c| c.as_ref().map(Call::pc))
+            {
+                leptos::task::spawn_local(async move {
+                    let now = Call::inbound(pc).await;
+                    let graded: BTreeMap<String, Quality> = samples.with_value(|before| {
+                        now.iter()
+                            .filter_map(|(k, (video, s))| {
+                                let (_, b) = before.get(k)?;
+                                Some((k.clone(), grade(b, s, *video)))
+                            })
+                            .collect()
+                    });
+                    samples.set_value(now);
+                    quality.set(graded);
+                });
+            }
         },
         Duration::from_secs(1),
     );
@@ -352,7 +377,9 @@ pub fn CallPanel(
                             Source::Microphone => p.mic_muted,
                             _ => p.camera_muted,
                         });
-                        view! { <RemoteTile tile=t.clone() name=name speaking=Signal::derive(speaking)
+                        let key = format!("{}/{}", t.participant, t.source.as_str());
+                        let q = Signal::derive(move || quality.with(|q| q.get(&key).copied()));
+                        view! { <RemoteTile tile=t.clone() name=name speaking=Signal::derive(speaking) quality=q
                             mic_muted=Signal::derive({ let m = muted.clone(); move || m(Source::Microphone) })
                             camera_muted=Signal::derive(move || muted(Source::Camera))/> }
                     }
@@ -369,6 +396,7 @@ fn RemoteTile(
     speaking: Signal<bool>,
     mic_muted: Signal<bool>,
     camera_muted: Signal<bool>,
+    quality: Signal<Option<Quality>>,
 ) -> impl IntoView {
     let video = NodeRef::<Video>::new();
     let stream = tile.stream.clone();
@@ -397,6 +425,10 @@ fn RemoteTile(
                 {(tile.source == Source::Screen).then(|| view! { <span class="badge">"screen"</span> })}
                 <Show when=move || mic_muted.get()><span class="muted" aria-label="microphone muted">"🎙̸"</span></Show>
                 <Show when=move || camera_muted.get()><span class="muted" aria-label="camera muted">"📷̸"</span></Show>
+                {move || quality.get().map(|q| view! {
+                    <span class="quality" data-quality=q.as_str() aria-label=format!("connection {}", q.as_str())
+                        title=format!("Connection: {}", q.as_str())>"▂▄▆"</span>
+                })}
             </figcaption>
         </figure>
     }
