@@ -10,12 +10,14 @@
 //!   the prebuilt bundle, and D1 migrations.
 //! - [`media_node`]: the media-node binary.
 //! - [`browser`]: Debian's Chromium under chromedriver, driven by fantoccini.
+//! - [`call`]: joining a call through the pages and reading `getStats()`.
 //!
 //! Everything listens on 127.0.0.1 only. Every server started here is stopped
 //! when its handle drops, also when a test panics.
 
 pub mod api;
 pub mod browser;
+pub mod call;
 pub mod media_node;
 pub mod paths;
 pub mod process;

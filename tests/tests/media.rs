@@ -5,148 +5,13 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use e2e::api::Agent;
-use e2e::browser::Browser;
+use e2e::call::{WAIT, all_rising, click, counters, join};
 use e2e::media_node::{self, NodeOptions};
-use fantoccini::{Client, Locator};
+use fantoccini::Locator;
 use serde_json::json;
-
-const WAIT: Duration = Duration::from_secs(30);
-
-/// Frames decoded per remote video tile and samples per remote microphone,
-/// keyed `participant/source`.
-const STATS: &str = r#"
-const done = arguments[arguments.length - 1];
-const pc = window.__openTelecon && window.__openTelecon.pc;
-if (!pc) { done(null); return; }
-pc.getStats().then(stats => {
-  const out = {};
-  stats.forEach(r => {
-    if (r.type !== 'inbound-rtp' || !r.trackIdentifier) return;
-    // The node names each track `{participant}-{source}`.
-    const cut = r.trackIdentifier.lastIndexOf('-');
-    const key = r.trackIdentifier.slice(0, cut) + '/' + r.trackIdentifier.slice(cut + 1);
-    out[key] = r.kind === 'video' ? (r.framesDecoded || 0) : (r.totalSamplesReceived || 0);
-  });
-  done(out);
-}, () => done(null));
-"#;
-
-async fn counters(c: &Client) -> BTreeMap<String, u64> {
-    let v = c.execute_async(STATS, vec![]).await.unwrap_or_default();
-    serde_json::from_value(v).unwrap_or_default()
-}
-
-/// Waits until every one of `keys` rises between two samples a second apart.
-async fn all_rising(c: &Client, who: &str, keys: &[String]) {
-    let last = std::sync::Mutex::new(BTreeMap::new());
-    let found = e2e::eventually(&format!("{who} to decode {keys:?}"), WAIT, || async {
-        let a = counters(c).await;
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let b = counters(c).await;
-        *last.lock().unwrap() = b.clone();
-        keys.iter()
-            .all(|k| matches!((a.get(k), b.get(k)), (Some(x), Some(y)) if y > x && *x > 0))
-            .then_some(())
-    })
-    .await;
-    if let Err(e) = found {
-        let mut status = String::new();
-        for css in ["#status", "#call-status"] {
-            if let Ok(el) = c.find(Locator::Css(css)).await {
-                status += &format!("{css}: {} ", el.text().await.unwrap_or_default());
-            }
-        }
-        let diag = c
-            .execute_async(
-                r#"const done = arguments[arguments.length - 1];
-                window.__openTelecon.pc.getStats().then(s => { const out = [];
-                  s.forEach(r => { if (r.type === 'transport') out.push(['transport', r.dtlsState, r.iceState, r.bytesReceived, r.bytesSent, r.selectedCandidatePairChanges]);
-                    if (r.type === 'candidate-pair') { const l = s.get(r.localCandidateId), m = s.get(r.remoteCandidateId); out.push(['pair', r.state, r.nominated, r.bytesReceived, r.bytesSent, l && (l.address + ':' + l.port), m && (m.address + ':' + m.port), r.lastPacketReceivedTimestamp, r.responsesReceived, r.requestsSent]); }
-                    if (r.type === 'inbound-rtp') out.push(['in', r.kind, r.mid, r.trackIdentifier, r.packetsReceived, r.framesDecoded, r.keyFramesDecoded, r.pliCount, r.nackCount]);
-                    if (r.type === 'outbound-rtp') out.push(['out', r.kind, r.mid, r.rid, r.packetsSent, r.framesEncoded, r.qualityLimitationReason]); });
-                  document.querySelectorAll('video').forEach(v => out.push(['video', v.srcObject ? v.srcObject.getTracks().map(t => t.id).join(',') : null]));
-                  done(JSON.stringify(out)); });"#,
-                vec![],
-            )
-            .await
-            .unwrap_or_default();
-        panic!(
-            "{e}; last counters {:?}; call status {status:?}; stats {diag}",
-            last.lock().unwrap()
-        );
-    }
-}
-
-async fn click(c: &Client, css: &str) {
-    c.wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-}
-
-async fn text_is(c: &Client, css: &str, wanted: &str) {
-    let last = std::sync::Mutex::new(String::new());
-    let found = e2e::eventually(&format!("{css} to read {wanted}"), WAIT, || async {
-        let t = c.find(Locator::Css(css)).await.ok()?.text().await.ok()?;
-        *last.lock().unwrap() = t.clone();
-        (t == wanted).then_some(())
-    })
-    .await;
-    if let Err(e) = found {
-        let errors = c.find_all(Locator::Css(".error")).await.unwrap_or_default();
-        let mut texts = Vec::new();
-        for el in errors {
-            texts.push(el.text().await.unwrap_or_default());
-        }
-        let sdp = c
-            .execute("const p = window.__openTelecon && window.__openTelecon.pc; return [p && p.signalingState, p && p.connectionState]", vec![])
-            .await
-            .unwrap_or_default();
-        panic!(
-            "{e}; it reads {:?}; errors on the page: {texts:?}; pc {sdp}",
-            last.lock().unwrap()
-        );
-    }
-}
-
-/// Opens a browser signed in as `agent`, in `room`, joined to the call.
-async fn join(setup: &common::Setup, email: &str, url: &str, room: &str, log: &str) -> Browser {
-    let browser = Browser::start(&setup.paths, &setup.dir.path().join(log))
-        .await
-        .unwrap();
-    let c = &browser.client;
-    c.goto(&format!("{url}/login")).await.unwrap();
-    let field = c
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css("#login-email"))
-        .await
-        .unwrap();
-    field.send_keys(email).await.unwrap();
-    let field = c.find(Locator::Css("#login-password")).await.unwrap();
-    field
-        .send_keys(&format!("{}\u{E007}", e2e::api::PASSWORD))
-        .await
-        .unwrap();
-    c.wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css("#signed-in-as"))
-        .await
-        .unwrap();
-    c.goto(&format!("{url}/r/{room}")).await.unwrap();
-    text_is(c, "#status", "connected").await;
-    click(c, "#join-call").await;
-    text_is(c, "#call-status", "connected").await;
-    browser
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_participants_see_and_hear_each_other_and_a_host_mute_stops_a_camera() {
@@ -199,9 +64,30 @@ async fn three_participants_see_and_hear_each_other_and_a_host_mute_stops_a_came
     );
 
     let url = worker.url().to_owned();
-    let ba = join(&setup, "ada@example.org", &url, &room, "chrome-ada").await;
-    let bb = join(&setup, "bob@example.org", &url, &room, "chrome-bob").await;
-    let bc = join(&setup, "cy@example.org", &url, &room, "chrome-cy").await;
+    let ba = join(
+        &setup.paths,
+        &setup.dir.path().join("chrome-ada"),
+        "ada@example.org",
+        &url,
+        &room,
+    )
+    .await;
+    let bb = join(
+        &setup.paths,
+        &setup.dir.path().join("chrome-bob"),
+        "bob@example.org",
+        &url,
+        &room,
+    )
+    .await;
+    let bc = join(
+        &setup.paths,
+        &setup.dir.path().join("chrome-cy"),
+        "cy@example.org",
+        &url,
+        &room,
+    )
+    .await;
 
     let keys = |others: [&String; 2]| -> Vec<String> {
         others

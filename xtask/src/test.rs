@@ -60,6 +60,7 @@ pub fn run_all() -> anyhow::Result<()> {
     let root = paths.root.clone();
     let tools = Tools::ensure(&root)?;
     tools::ensure_browser()?;
+    let python = tools::ensure_aiortc(&root)?;
     let mut steps = Vec::new();
 
     step(&mut steps, "fmt", || {
@@ -116,7 +117,15 @@ pub fn run_all() -> anyhow::Result<()> {
         });
         step(&mut steps, "end-to-end tests", || {
             run(build::cargo(&tools)
-                .args(["test", "-p", "e2e", "--", "--test-threads=2"])
+                .args([
+                    "test",
+                    "-p",
+                    "e2e",
+                    "--no-fail-fast",
+                    "--",
+                    "--test-threads=2",
+                ])
+                .env("OPENTELECON_AIORTC_PYTHON", &python)
                 .env("RUST_BACKTRACE", "1"))?;
             Ok(String::new())
         });

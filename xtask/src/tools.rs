@@ -163,6 +163,41 @@ pub fn ensure_browser() -> anyhow::Result<()> {
         .env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
+/// A Python virtualenv with aiortc (the interop test's independent WebRTC
+/// stack), made under the tool cache from `tests/interop/requirements.txt`.
+/// Returns its `python`.
+pub fn ensure_aiortc(root: &Path) -> anyhow::Result<PathBuf> {
+    let requirements = root.join("tests/interop/requirements.txt");
+    let wanted = std::fs::read_to_string(&requirements)?;
+    let venv = cache_dir().join("aiortc-venv");
+    let python = venv.join("bin/python");
+    let stamp = venv.join("requirements.installed");
+    if python.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
+        return Ok(python);
+    }
+    let made = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status();
+    if !matches!(made, Ok(s) if s.success()) {
+        anyhow::bail!(
+            "the interop test needs Python 3 with venv; run:\n  sudo apt-get install -y python3-venv"
+        );
+    }
+    run(Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+        ])
+        .arg(&requirements))?;
+    std::fs::write(&stamp, wanted)?;
+    Ok(python)
+}
+
 impl Tools {
     /// Finds or installs everything the build needs.
     pub fn ensure(root: &Path) -> anyhow::Result<Self> {

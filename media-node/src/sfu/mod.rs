@@ -121,6 +121,9 @@ const BUDGET_SHARE: u64 = 90;
 /// Upgrades wait this long after the previous one.
 const UPGRADE_HOLD: Duration = Duration::from_secs(3);
 
+/// How often every subscriber's layers are re-allocated.
+const REALLOCATE: Duration = Duration::from_secs(1);
+
 /// Tile height assumed before a browser reports its view.
 const DEFAULT_TILE_HEIGHT: u32 = 360;
 
@@ -148,6 +151,9 @@ pub struct Sfu {
     dirty: Vec<ClientRef>,
     out: VecDeque<Output>,
     stats: NodeStats,
+    /// When every subscriber's layers are next re-allocated (layers start
+    /// and stop, and some peers never report an estimate or a view).
+    next_allocation: Option<Instant>,
 }
 
 impl Sfu {
@@ -167,6 +173,7 @@ impl Sfu {
             dirty: Vec::new(),
             out: VecDeque::new(),
             stats: NodeStats::default(),
+            next_allocation: None,
         }
     }
 
@@ -177,7 +184,11 @@ impl Sfu {
 
     /// When [`Sfu::handle_timeout`] is next due.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.peek().map(|Reverse((t, _))| *t)
+        let client = self.timers.peek().map(|Reverse((t, _))| *t);
+        match (client, self.next_allocation) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Load figures for the registry.
@@ -559,6 +570,19 @@ impl Sfu {
 
     /// Handles queued events, then due negotiations, until quiet.
     fn settle(&mut self, now: Instant) {
+        if self.clients.is_empty() {
+            self.next_allocation = None;
+        } else if self.next_allocation.is_none_or(|t| t <= now) {
+            self.next_allocation = Some(now + REALLOCATE);
+            let all: Vec<ClientRef> = self
+                .clients
+                .iter()
+                .map(|(key, c)| ClientRef { key, id: c.id })
+                .collect();
+            for r in all {
+                self.allocate(now, r);
+            }
+        }
         loop {
             while let Some((r, e)) = self.events.pop_front() {
                 if self.client(r).is_some() {
