@@ -401,3 +401,30 @@ fn an_ice_restart_through_the_room_is_answered_and_media_continues() {
         .is_err()
     );
 }
+
+#[test]
+fn a_storm_of_keyframe_requests_reaches_the_publisher_throttled() {
+    let mut s = Sim::new();
+    let a = s.join("ada", "r1", AV);
+    let b = s.join("bob", "r1", AV);
+    s.run(Duration::from_secs(3));
+    let before = s.peers[a].keyframe_requests;
+    // Bob asks for a keyframe of Ada's camera every 10 ms for 2 s.
+    let mid = s.peers[b]
+        .remote
+        .iter()
+        .find(|(_, (p, src))| p.as_str() == "u-ada" && *src == Source::Camera)
+        .map(|(mid, _)| str0m::media::Mid::from(mid.as_str()))
+        .unwrap();
+    for _ in 0..200 {
+        if let Some(rx) = s.peers[b].rtc.direct_api().stream_rx_by_mid(mid, None) {
+            rx.request_keyframe(str0m::media::KeyframeRequestKind::Pli);
+        }
+        s.run(Duration::from_millis(10));
+    }
+    let asked = s.peers[a].keyframe_requests - before;
+    // At most one per 500 ms per layer (the subscriber receives one layer),
+    // however often subscribers ask.
+    assert!(asked >= 1, "requests are forwarded");
+    assert!(asked <= 6, "{asked} requests reached the publisher in 2 s");
+}

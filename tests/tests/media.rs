@@ -1,7 +1,8 @@
 //! Video through the real stack: three Chromium participants (fake camera
 //! and microphone) join a room; the Room Durable Object places it on a real
 //! media node and relays their offers; each receives the others' video and
-//! audio, decoded (`getStats()`); a host mute stops that track at the node.
+//! audio, decoded (`getStats()`); a host mute stops that track at the node;
+//! a shared screen reaches the others as a track of its own.
 
 mod common;
 
@@ -141,6 +142,12 @@ async fn three_participants_see_and_hear_each_other_and_a_host_mute_stops_a_came
         &[format!("{a}/camera"), format!("{b}/microphone")],
     )
     .await;
+
+    // Cy shares a screen (Chromium's fake capture): it reaches the others as
+    // a track of its own.
+    click(&bc.client, "#call-screen").await;
+    all_rising(&ba.client, "Ada, Cy's screen", &[format!("{c}/screen")]).await;
+    all_rising(&bb.client, "Bob, Cy's screen", &[format!("{c}/screen")]).await;
 
     ba.close().await;
     bb.close().await;
