@@ -104,5 +104,6 @@ mod tests {
         assert_eq!(heartbeat_ms(Some("x")), DEFAULT_HEARTBEAT_MS);
         assert_eq!(stale_after_ms(1000), 3000);
         assert_eq!(healthy_since(10_000, 3000), 7000);
+        assert_eq!(healthy_since(0, u64::MAX), -i64::MAX);
     }
 }

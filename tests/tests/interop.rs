@@ -9,9 +9,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use e2e::api::Agent;
 use e2e::call::{all_rising, join};
-use e2e::media_node::{self, NodeOptions};
 use protocol::media::{Source, TrackSource};
 use protocol::room::{ClientMessage, ServerMessage};
 use serde_json::{Value, json};
@@ -40,37 +38,10 @@ fn python() -> PathBuf {
 async fn an_aiortc_participant_and_chromium_exchange_video() {
     let setup = common::Setup::new();
     let worker = setup.worker().await;
-    let _node = media_node::start(
-        &setup.paths,
-        &NodeOptions {
-            id: "node-i".into(),
-            region: "local".into(),
-            worker_url: worker.url().into(),
-            node_secret: setup.secret.clone(),
-            token_public_key: setup.token_public_key(),
-            udp_bind: "127.0.0.1:0".into(),
-            log: Some(setup.log("node-i.log")),
-        },
-    )
-    .unwrap();
-    let mut ada = Agent::new(worker.url());
-    let mut bot = Agent::new(worker.url());
-    let ada_id = ada.signup("ada@example.org", "Ada").await.body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let bot_id = bot.signup("py@example.org", "Python").await.body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let room = ada.post("/api/rooms", json!({ "name": "Interop" })).await;
-    let room = room.body["id"].as_str().unwrap().to_owned();
-    ada.post(
-        &format!("/api/rooms/{room}/members"),
-        json!({ "user_id": bot_id, "role": "participant" }),
-    )
-    .await;
-
+    let _node = setup.node(&worker, "node-i");
+    let (room, people) = common::room_with(&worker, &["Ada", "Py"]).await;
+    let (ada_id, bot_id) = (people[0].1.clone(), people[1].1.clone());
+    let bot = &people[1].0;
     // The Python peer offers; its offer goes through the room like a browser's.
     let script = setup.paths.root.join("tests/interop/aiortc_peer.py");
     let mut peer = tokio::process::Command::new(python())

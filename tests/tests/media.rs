@@ -8,56 +8,17 @@ mod common;
 
 use std::time::Duration;
 
-use e2e::api::Agent;
 use e2e::call::{WAIT, all_rising, click, counters, join};
-use e2e::media_node::{self, NodeOptions};
 use fantoccini::Locator;
-use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_participants_see_and_hear_each_other_and_a_host_mute_stops_a_camera() {
     let setup = common::Setup::new();
     let worker = setup.worker().await;
-    let _node = media_node::start(
-        &setup.paths,
-        &NodeOptions {
-            id: "node-1".into(),
-            region: "local".into(),
-            worker_url: worker.url().into(),
-            node_secret: setup.secret.clone(),
-            token_public_key: setup.token_public_key(),
-            udp_bind: "127.0.0.1:0".into(),
-            log: Some(setup.log("node-1.log")),
-        },
-    )
-    .unwrap();
+    let _node = setup.node(&worker, "node-1");
 
-    let mut ada = Agent::new(worker.url());
-    let mut bob = Agent::new(worker.url());
-    let mut cy = Agent::new(worker.url());
-    let ada_id = ada.signup("ada@example.org", "Ada").await.body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let bob_id = bob.signup("bob@example.org", "Bob").await.body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let cy_id = cy.signup("cy@example.org", "Cy").await.body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let room = ada.post("/api/rooms", json!({ "name": "Video" })).await;
-    let room = room.body["id"].as_str().unwrap().to_owned();
-    for id in [&bob_id, &cy_id] {
-        let r = ada
-            .post(
-                &format!("/api/rooms/{room}/members"),
-                json!({ "user_id": id, "role": "participant" }),
-            )
-            .await;
-        assert!(r.status.is_success(), "{r:?}");
-    }
+    let (room, people) = common::room_with(&worker, &["Ada", "Bob", "Cy"]).await;
+    let (ada_id, bob_id, cy_id) = (&people[0].1, &people[1].1, &people[2].1);
     let (a, b, c) = (
         format!("u-{ada_id}"),
         format!("u-{bob_id}"),

@@ -8,7 +8,6 @@ mod common;
 use std::time::Duration;
 
 use durable_objects::media_token;
-use e2e::media_node::{self, NodeOptions};
 use protocol::media::{
     JoinRequest, MediaAnswer, MediaClaims, NodeErrorBody, NodeStats, Source, TrackSource,
 };
@@ -73,19 +72,7 @@ async fn node_info(http: &reqwest::Client, url: &str, secret: &str) -> NodeInfo 
 async fn the_control_api_refuses_bad_input_clearly_and_keeps_serving() {
     let setup = common::Setup::new();
     let worker = setup.worker().await;
-    let _node = media_node::start(
-        &setup.paths,
-        &NodeOptions {
-            id: "node-c".into(),
-            region: "local".into(),
-            worker_url: worker.url().into(),
-            node_secret: setup.secret.clone(),
-            token_public_key: setup.token_public_key(),
-            udp_bind: "127.0.0.1:0".into(),
-            log: Some(setup.log("node-c.log")),
-        },
-    )
-    .unwrap();
+    let _node = setup.node(&worker, "node-c");
     let http = reqwest::Client::new();
     let info = node_info(&http, worker.url(), &setup.secret).await;
     let base = info.control_url.clone();
@@ -261,19 +248,7 @@ async fn the_room_relays_offers_to_a_healthy_node_and_says_when_there_is_none() 
         .await;
     assert_eq!(code, ErrorCode::Unavailable);
 
-    let _node = media_node::start(
-        &setup.paths,
-        &NodeOptions {
-            id: "node-s".into(),
-            region: "local".into(),
-            worker_url: worker.url().into(),
-            node_secret: setup.secret.clone(),
-            token_public_key: setup.token_public_key(),
-            udp_bind: "127.0.0.1:0".into(),
-            log: Some(setup.log("node-s.log")),
-        },
-    )
-    .unwrap();
+    let _node = setup.node(&worker, "node-s");
     let http = reqwest::Client::new();
     let info = node_info(&http, worker.url(), &setup.secret).await;
     ws.send(&msg).await;
@@ -315,19 +290,7 @@ async fn offers_from_several_participants_are_all_answered() {
     use protocol::room::{ClientMessage, ServerMessage};
     let setup = common::Setup::new();
     let worker = setup.worker().await;
-    let _node = media_node::start(
-        &setup.paths,
-        &NodeOptions {
-            id: "node-m".into(),
-            region: "local".into(),
-            worker_url: worker.url().into(),
-            node_secret: setup.secret.clone(),
-            token_public_key: setup.token_public_key(),
-            udp_bind: "127.0.0.1:0".into(),
-            log: Some(setup.log("node-m.log")),
-        },
-    )
-    .unwrap();
+    let _node = setup.node(&worker, "node-m");
     let http = reqwest::Client::new();
     node_info(&http, worker.url(), &setup.secret).await;
     let mut host = e2e::api::Agent::new(worker.url());

@@ -58,9 +58,65 @@ impl Setup {
         worker_app::media_token::public_key_hex(&self.media_seed).unwrap()
     }
 
+    /// A media node for `worker`, registering as `id` in region `local`,
+    /// its log in this setup's folder.
+    pub fn node(&self, worker: &Worker, id: &str) -> e2e::process::Group {
+        e2e::media_node::start(
+            &self.paths,
+            &e2e::media_node::NodeOptions {
+                id: id.into(),
+                region: "local".into(),
+                worker_url: worker.url().into(),
+                node_secret: self.secret.clone(),
+                token_public_key: self.token_public_key(),
+                udp_bind: "127.0.0.1:0".into(),
+                log: Some(self.log(&format!("{id}.log"))),
+            },
+        )
+        .unwrap()
+    }
+
     pub async fn worker(&self) -> Worker {
         Worker::start(&self.paths, &self.worker_options("wrangler.log"))
             .await
             .unwrap()
     }
+}
+
+/// A room whose first person (`{name}@example.org`) signs up, creates it and
+/// adds the others as participants; every agent keeps its session. Returns
+/// the room id and each agent with its user id.
+pub async fn room_with(
+    worker: &Worker,
+    names: &[&str],
+) -> (String, Vec<(e2e::api::Agent, String)>) {
+    let mut people = Vec::new();
+    for name in names {
+        let mut agent = e2e::api::Agent::new(worker.url());
+        let id = agent
+            .signup(&format!("{}@example.org", name.to_lowercase()), name)
+            .await
+            .body["id"]
+            .as_str()
+            .expect("a user id")
+            .to_owned();
+        people.push((agent, id));
+    }
+    let room = people[0]
+        .0
+        .post("/api/rooms", serde_json::json!({ "name": "Call" }))
+        .await;
+    let room = room.body["id"].as_str().expect("a room id").to_owned();
+    for i in 1..people.len() {
+        let id = people[i].1.clone();
+        let added = people[0]
+            .0
+            .post(
+                &format!("/api/rooms/{room}/members"),
+                serde_json::json!({ "user_id": id, "role": "participant" }),
+            )
+            .await;
+        assert!(added.status.is_success(), "{added:?}");
+    }
+    (room, people)
 }
