@@ -324,10 +324,7 @@ impl Room {
                     .await;
                 }
                 Output::PersistRole { user, role } => {
-                    let role = match role {
-                        protocol::access::RoomRole::Host => "host",
-                        protocol::access::RoomRole::Participant => "participant",
-                    };
+                    let role = role.as_str();
                     self.d1_room(
                         "INSERT INTO room_roles (room_id, user_id, role) VALUES (?1, ?2, ?3)
                          ON CONFLICT (room_id, user_id) DO UPDATE SET role = ?3",

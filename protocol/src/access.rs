@@ -145,6 +145,28 @@ pub enum RoomRole {
     Host,
     /// Takes part.
     Participant,
+    /// Watches and listens, and may chat; publishes nothing (webinars,
+    /// large classes).
+    Attendee,
+}
+
+impl RoomRole {
+    /// Every room role.
+    pub const ALL: [RoomRole; 3] = [RoomRole::Host, RoomRole::Participant, RoomRole::Attendee];
+
+    /// The name on the wire and in the accounts database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoomRole::Host => "host",
+            RoomRole::Participant => "participant",
+            RoomRole::Attendee => "attendee",
+        }
+    }
+
+    /// Parses a name written by [`RoomRole::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
 }
 
 /// Any role that grants permissions.
@@ -188,6 +210,8 @@ const HOST: &[Permission] = &[
     LowerHands,
 ];
 
+const ATTENDEE: &[Permission] = &[Join, Chat, DirectMessage];
+
 const MEMBER: &[Permission] = &[CreateRooms];
 
 /// Admins manage every room as a host would, and the deployment.
@@ -217,6 +241,7 @@ pub const ROLE_TABLE: &[(Role, PermissionSet)] = &[
         Role::Room(RoomRole::Participant),
         PermissionSet::of(PARTICIPANT),
     ),
+    (Role::Room(RoomRole::Attendee), PermissionSet::of(ATTENDEE)),
     (Role::Global(GlobalRole::Admin), PermissionSet::of(ADMIN)),
     (Role::Global(GlobalRole::Member), PermissionSet::of(MEMBER)),
 ];
@@ -363,6 +388,35 @@ mod tests {
         for (i, p) in ALL_PERMISSIONS.iter().enumerate() {
             assert_eq!(*p as usize, i, "ALL_PERMISSIONS is in declaration order");
         }
+    }
+
+    #[test]
+    fn attendees_watch_and_chat_but_publish_nothing() {
+        let a = grants(None, Some(RoomRole::Attendee));
+        for p in [Join, Chat, DirectMessage] {
+            assert!(check(a, p).is_ok(), "{p:?}");
+        }
+        for p in [
+            PublishCamera,
+            PublishMicrophone,
+            ShareScreen,
+            Draw,
+            MuteOthers,
+        ] {
+            assert!(check(a, p).is_err(), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn room_role_names_round_trip() {
+        for r in RoomRole::ALL {
+            assert_eq!(RoomRole::parse(r.as_str()), Some(r));
+            assert_eq!(
+                serde_json::to_string(&r).unwrap(),
+                format!("\"{}\"", r.as_str())
+            );
+        }
+        assert_eq!(RoomRole::parse("owner"), None);
     }
 
     #[test]

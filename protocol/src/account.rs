@@ -222,6 +222,8 @@ pub enum Membership {
     Host,
     /// See [`RoomRole::Participant`].
     Participant,
+    /// See [`RoomRole::Attendee`].
+    Attendee,
     /// No longer a member.
     Removed,
 }
@@ -232,6 +234,7 @@ impl Membership {
         match self {
             Membership::Host => Some(RoomRole::Host),
             Membership::Participant => Some(RoomRole::Participant),
+            Membership::Attendee => Some(RoomRole::Attendee),
             Membership::Removed => None,
         }
     }

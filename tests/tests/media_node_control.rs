@@ -342,3 +342,63 @@ async fn offers_from_several_participants_are_all_answered() {
         }
     }
 }
+
+/// An attendee (a role without publish grants) is refused when offering to
+/// publish, by the room, before any node is asked; watching is allowed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attendee_may_watch_but_not_publish() {
+    use protocol::room::{ClientMessage, ErrorCode, ServerMessage};
+    let setup = common::Setup::new();
+    let worker = setup.worker().await;
+    let _node = setup.node(&worker, "node-a");
+    let http = reqwest::Client::new();
+    node_info(&http, worker.url(), &setup.secret).await;
+    let (room, mut people) = common::room_with(&worker, &["Host", "Watcher"]).await;
+    let watcher_id = people[1].1.clone();
+    let changed = people[0]
+        .0
+        .post(
+            &format!("/api/rooms/{room}/members"),
+            serde_json::json!({ "user_id": watcher_id, "role": "attendee" }),
+        )
+        .await;
+    assert!(changed.status.is_success(), "{changed:?}");
+    let watcher = &mut people[1].0;
+    assert_eq!(
+        watcher.get(&format!("/api/rooms/{room}")).await.body["my_role"],
+        "attendee"
+    );
+    let mut ws = watcher.room(&room, None).await.expect("admitted");
+    ws.until(|m| matches!(m, ServerMessage::Welcome { .. }).then_some(()))
+        .await;
+
+    let (sdp, sources) = offer();
+    ws.send(&ClientMessage::MediaOffer { sdp, sources }).await;
+    let refused = ws
+        .until(|m| match m {
+            ServerMessage::Error { code, .. } => Some(*code),
+            ServerMessage::MediaAnswer { .. } => Some(ErrorCode::Conflict),
+            _ => None,
+        })
+        .await;
+    assert_eq!(refused, ErrorCode::Forbidden);
+
+    // An offer that only receives (a data channel) is answered.
+    let mut rtc = str0m::Rtc::new(std::time::Instant::now());
+    let mut api = rtc.sdp_api();
+    api.add_channel("sfu".into());
+    let (watch, _) = api.apply().unwrap();
+    ws.send(&ClientMessage::MediaOffer {
+        sdp: watch.to_sdp_string(),
+        sources: vec![],
+    })
+    .await;
+    let answered = ws
+        .until(|m| match m {
+            ServerMessage::MediaAnswer { .. } => Some(Ok(())),
+            ServerMessage::Error { code, message } => Some(Err(format!("{code:?}: {message}"))),
+            _ => None,
+        })
+        .await;
+    assert_eq!(answered, Ok(()));
+}

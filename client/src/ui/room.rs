@@ -195,10 +195,7 @@ fn Room(id: RoomId, name: String) -> impl IntoView {
 }
 
 fn role_label(role: RoomRole) -> &'static str {
-    match role {
-        RoomRole::Host => "host",
-        RoomRole::Participant => "participant",
-    }
+    role.as_str()
 }
 
 /// The participants panel with the host menu, and for hosts the lobby.
@@ -284,6 +281,12 @@ fn ParticipantRow(p: Participant, state: RwSignal<RoomView>, socket: SocketSlot)
         send(slot, msg);
     };
     let (i1, i2, i3, i4, i5) = (id.clone(), id.clone(), id.clone(), id.clone(), id.clone());
+    let i6 = id.clone();
+    let watch = if p.role == RoomRole::Attendee {
+        RoomRole::Participant
+    } else {
+        RoomRole::Attendee
+    };
     let promote = if p.role == RoomRole::Host {
         RoomRole::Participant
     } else {
@@ -299,6 +302,7 @@ fn ParticipantRow(p: Participant, state: RwSignal<RoomView>, socket: SocketSlot)
             {p.camera_muted.then(|| view! { <span class="muted" aria-label="camera muted">"📷̸"</span> })}
             {move || host_menu().then(|| {
                 let (i1, i2, i3, i4, i5) = (i1.clone(), i2.clone(), i3.clone(), i4.clone(), i5.clone());
+                let i6 = i6.clone();
                 view! {
                 <details class="host-menu">
                     <summary>"Host actions"</summary>
@@ -307,6 +311,9 @@ fn ParticipantRow(p: Participant, state: RwSignal<RoomView>, socket: SocketSlot)
                     <button type="button" class="lower-hand" on:click=move |_| act(ClientMessage::LowerHand { who: Some(i3.clone()) })>"Lower hand"</button>
                     <button type="button" class="set-role" on:click=move |_| act(ClientMessage::SetRole { who: i4.clone(), role: promote })>
                         {if promote == RoomRole::Host { "Make host" } else { "Make participant" }}
+                    </button>
+                    <button type="button" class="set-attendee" on:click=move |_| act(ClientMessage::SetRole { who: i6.clone(), role: watch })>
+                        {if watch == RoomRole::Attendee { "Make attendee (watch only)" } else { "Let them speak and show video" }}
                     </button>
                     <button type="button" class="remove" on:click=move |_| act(ClientMessage::Remove { who: i5.clone() })>"Remove from room"</button>
                 </details>

@@ -124,11 +124,7 @@ fn RoomItem(room: Room) -> impl IntoView {
             status.set(Some("Copied.".into()));
         }
     };
-    let role = match room.my_role {
-        Some(RoomRole::Host) => "host",
-        Some(RoomRole::Participant) => "participant",
-        None => "",
-    };
+    let role = room.my_role.map_or("", RoomRole::as_str);
     view! {
         <li class="room-item">
             <A href=format!("/r/{}", room.id) attr:class="room-link">{room.name}</A>

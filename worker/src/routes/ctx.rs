@@ -106,20 +106,11 @@ pub fn parse_global_role(s: &str) -> Result<GlobalRole> {
 }
 
 pub fn parse_room_role(s: &str) -> Result<RoomRole> {
-    match s {
-        "host" => Ok(RoomRole::Host),
-        "participant" => Ok(RoomRole::Participant),
-        other => Err(ApiError::Internal(format!(
-            "unknown room role {other:?} in D1"
-        ))),
-    }
+    RoomRole::parse(s).ok_or_else(|| ApiError::Internal(format!("unknown room role {s:?} in D1")))
 }
 
 pub fn room_role_name(r: RoomRole) -> &'static str {
-    match r {
-        RoomRole::Host => "host",
-        RoomRole::Participant => "participant",
-    }
+    r.as_str()
 }
 
 pub fn global_role_name(r: GlobalRole) -> &'static str {
