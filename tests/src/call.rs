@@ -13,7 +13,7 @@ use crate::paths::Paths;
 /// How long a step may take.
 pub const WAIT: Duration = Duration::from_secs(30);
 
-/// Frames decoded per remote video tile and samples per remote microphone,
+/// Frames decoded per remote video track and packets received per remote microphone,
 /// keyed `participant/source`.
 pub const STATS: &str = r#"
 const done = arguments[arguments.length - 1];
@@ -26,7 +26,9 @@ pc.getStats().then(stats => {
     // The node names each track `{participant}-{source}`.
     const cut = r.trackIdentifier.lastIndexOf('-');
     const key = r.trackIdentifier.slice(0, cut) + '/' + r.trackIdentifier.slice(cut + 1);
-    out[key] = r.kind === 'video' ? (r.framesDecoded || 0) : (r.totalSamplesReceived || 0);
+    // Decoded frames for video; for audio, packets (concealment alone
+    // also raises totalSamplesReceived).
+    out[key] = r.kind === 'video' ? (r.framesDecoded || 0) : (r.packetsReceived || 0);
   });
   done(out);
 }, () => done(null));
