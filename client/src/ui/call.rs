@@ -19,9 +19,38 @@ use crate::call::{Call, CallEvent};
 use crate::chat::RoomView;
 use crate::quality::{Quality, Sample, grade};
 
-/// Room-socket messages meant for the call (answers and media refusals).
+/// Room-socket messages meant for the call (answers and media refusals),
+/// and whether an offer awaits its answer (a refusal of it can carry any
+/// error code, such as `forbidden`).
 #[derive(Clone, Copy)]
-pub struct CallInbox(pub RwSignal<Option<ServerMessage>>);
+pub struct CallInbox {
+    /// The latest message for the call.
+    pub message: RwSignal<Option<ServerMessage>>,
+    /// An offer was sent and not yet answered or refused.
+    pub pending: RwSignal<bool>,
+}
+
+impl CallInbox {
+    /// An empty inbox.
+    pub fn new() -> Self {
+        CallInbox {
+            message: RwSignal::new(None),
+            pending: RwSignal::new(false),
+        }
+    }
+
+    /// Whether `msg` belongs to the call; takes it if so.
+    pub fn offer(&self, msg: &ServerMessage) -> bool {
+        let pending_refusal =
+            self.pending.get_untracked() && matches!(msg, ServerMessage::Error { .. });
+        if is_for_call(msg) || pending_refusal {
+            self.pending.set(false);
+            self.message.set(Some(msg.clone()));
+            return true;
+        }
+        false
+    }
+}
 
 /// The devices chosen on the preview, used when joining.
 #[derive(Clone, Copy)]
@@ -127,7 +156,9 @@ pub fn CallPanel(
 
     // Answers and refusals arriving on the room socket.
     Effect::new(move |_| {
-        let Some(msg) = inbox.0.get() else { return };
+        let Some(msg) = inbox.message.get() else {
+            return;
+        };
         match msg {
             ServerMessage::MediaAnswer { sdp } => {
                 let Some(pc) = call.with_value(|c| c.as_ref().map(Call::pc)) else {
@@ -209,6 +240,7 @@ pub fn CallPanel(
                 match Call::start(sources, events, signal.clone()).await {
                     Ok((c, offer)) => {
                         call.set_value(Some(c));
+                        inbox.pending.set(true);
                         signal(offer);
                         status.set("negotiating".into());
                     }

@@ -70,7 +70,7 @@ fn connect(
             return;
         };
         match ServerMessage::decode(&text) {
-            Ok(msg) if super::call::is_for_call(&msg) => inbox.0.set(Some(msg)),
+            Ok(msg) if inbox.offer(&msg) => {}
             Ok(msg) => view.update(|v| v.apply(msg)),
             Err(e) => leptos::logging::warn!("ignoring unreadable server message: {e}"),
         }
@@ -157,7 +157,7 @@ fn Room(id: RoomId, name: String) -> impl IntoView {
     let view = RwSignal::new(RoomView::default());
     let slot: SocketSlot = StoredValue::new_local(None);
     let retries = RwSignal::new(0u32);
-    let inbox = super::call::CallInbox(RwSignal::new(None));
+    let inbox = super::call::CallInbox::new();
     provide_context(super::call::DeviceChoice(RwSignal::new((
         String::new(),
         String::new(),
