@@ -263,6 +263,18 @@ async fn the_room_relays_offers_to_a_healthy_node_and_says_when_there_is_none() 
     let port = info.media_addr.rsplit(':').next().unwrap();
     assert!(answer.contains(port), "{answer}");
 
+    // The node's heartbeats carry its load, which placement reads.
+    e2e::eventually(
+        "the registry to show the participant",
+        Duration::from_secs(20),
+        || async {
+            let info = node_info(&http, worker.url(), &setup.secret).await;
+            (info.load.participants == 1 && info.load.rooms == 1).then_some(())
+        },
+    )
+    .await
+    .unwrap();
+
     // Declaring a source the role may not publish is refused by the room.
     let bad = ClientMessage::MediaOffer {
         sdp,
@@ -341,6 +353,64 @@ async fn offers_from_several_participants_are_all_answered() {
             assert_eq!(got, Ok(()), "participant {i}, round {round}");
         }
     }
+
+    // The node has each of them once (a second offer replaces the first).
+    let stats = |http: reqwest::Client, base: String, secret: String| async move {
+        http.get(format!("{base}/stats"))
+            .bearer_auth(secret)
+            .send()
+            .await
+            .ok()?
+            .json::<NodeStats>()
+            .await
+            .ok()
+    };
+    let base = node_info(&http, worker.url(), &setup.secret)
+        .await
+        .control_url;
+    let s = stats(http.clone(), base.clone(), setup.secret.clone())
+        .await
+        .unwrap();
+    assert_eq!(s.participants, 4);
+
+    // A host removes one from the room: the room tells the node at once.
+    let mut host_ws = host.room(&room, None).await.expect("admitted");
+    host_ws
+        .until(|m| matches!(m, ServerMessage::Welcome { .. }).then_some(()))
+        .await;
+    let first = sockets.remove(0);
+    let (first_id, _) = {
+        let list = host.get(&format!("/api/rooms/{room}/members")).await;
+        let m = list.body["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == "P0")
+            .unwrap()
+            .clone();
+        (format!("u-{}", m["user_id"].as_str().unwrap()), m)
+    };
+    host_ws
+        .send(&ClientMessage::Remove {
+            who: protocol::ParticipantId::parse(&first_id).unwrap(),
+        })
+        .await;
+    drop(first);
+    e2e::eventually(
+        "the node to drop the removed participant",
+        Duration::from_secs(10),
+        || {
+            let (http, base, secret) = (http.clone(), base.clone(), setup.secret.clone());
+            let first_id = first_id.clone();
+            async move {
+                let s = stats(http, base, secret).await?;
+                (s.participants == 3 && s.clients.iter().all(|c| c.participant != first_id))
+                    .then_some(())
+            }
+        },
+    )
+    .await
+    .unwrap();
 }
 
 /// An attendee (a role without publish grants) is refused when offering to
