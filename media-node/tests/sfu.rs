@@ -428,3 +428,34 @@ fn a_storm_of_keyframe_requests_reaches_the_publisher_throttled() {
     assert!(asked >= 1, "requests are forwarded");
     assert!(asked <= 6, "{asked} requests reached the publisher in 2 s");
 }
+
+#[test]
+fn a_large_room_forwards_only_the_microphones_of_people_speaking() {
+    let mut s = Sim::new();
+    let mut peers = Vec::new();
+    for i in 0..10 {
+        let name = if i < 2 {
+            format!("loud{i}")
+        } else {
+            format!("quiet{i}")
+        };
+        let claims = Sim::claims("r1", &format!("u-{name}"), &[Source::Microphone]);
+        peers.push(s.join_with(&name, claims, true, false).unwrap());
+    }
+    s.run(Duration::from_secs(3));
+    let listener = peers[9];
+    let before: Vec<u64> = peers
+        .iter()
+        .map(|&p| s.got(listener, p, Source::Microphone).packets)
+        .collect();
+    s.run(Duration::from_secs(2));
+    for (k, &p) in peers.iter().enumerate().take(9) {
+        let gained = s.got(listener, p, Source::Microphone).packets - before[k];
+        if k < 2 {
+            assert!(gained > 80, "{} is heard: {gained}", s.peers[p].name);
+        } else {
+            assert_eq!(gained, 0, "{} is silent and not forwarded", s.peers[p].name);
+        }
+    }
+    assert!(s.sfu.stats().dropped_inaudible > 0);
+}

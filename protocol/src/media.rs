@@ -161,6 +161,9 @@ pub struct NodeStats {
     pub layer_switches: u64,
     /// Participants removed because their input made str0m fail or panic.
     pub faulted: u64,
+    /// Audio packets not forwarded: a large room's silent microphones.
+    #[serde(default)]
+    pub dropped_inaudible: u64,
     /// Each connected participant, for diagnosis.
     #[serde(default)]
     pub clients: Vec<ClientStats>,

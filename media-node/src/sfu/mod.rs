@@ -908,6 +908,10 @@ impl Sfu {
                 p.header.ext_vals.audio_level,
                 p.header.ext_vals.voice_activity,
             );
+            if !track.audible {
+                self.stats.dropped_inaudible += 1;
+                return;
+            }
         }
         let ext = ExtensionValues {
             audio_level: p.header.ext_vals.audio_level,
@@ -1193,7 +1197,23 @@ impl Sfu {
                     }
                 }
             }
+            let forward_all = mics.len() <= speaker::FORWARD_ALL_UP_TO;
+            let audible: Vec<ParticipantId> = mics
+                .iter()
+                .filter(|(_, l)| forward_all || l.voiced_within(now, speaker::VOICE_HOLD))
+                .map(|(p, _)| p.clone())
+                .collect();
             let ranked = speaker::rank(now, mics.into_iter());
+            let clients = room.clients.clone();
+            for cr in clients {
+                let Some(c) = self.client_mut(cr) else {
+                    continue;
+                };
+                let on = audible.contains(&c.participant) || ranked.contains(&c.participant);
+                for t in c.tracks.iter_mut().filter(|t| t.kind == MediaKind::Audio) {
+                    t.audible = on;
+                }
+            }
             let Some(room) = self.rooms.get_mut(&id) else {
                 continue;
             };

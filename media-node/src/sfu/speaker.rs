@@ -24,6 +24,8 @@ const STALE: Duration = Duration::from_millis(1000);
 pub struct Loudness {
     level: f32,
     last: Option<Instant>,
+    /// The last packet that by itself sounded like speech.
+    voiced: Option<Instant>,
 }
 
 impl Loudness {
@@ -37,6 +39,16 @@ impl Loudness {
         // About 20 packets (400 ms of Opus) to settle.
         self.level += (loud - self.level) * 0.1;
         self.last = Some(at);
+        if loud > SPEAKING {
+            self.voiced = Some(at);
+        }
+    }
+
+    /// Whether a packet sounded like speech within `window` before `now`:
+    /// someone starting to talk is heard before their average rises.
+    pub fn voiced_within(&self, now: Instant, window: Duration) -> bool {
+        self.voiced
+            .is_some_and(|t| now.saturating_duration_since(t) < window)
     }
 
     /// How loud, if speaking at `now`.
@@ -54,6 +66,13 @@ pub fn rank<T: Clone>(now: Instant, mics: impl Iterator<Item = (T, Loudness)>) -
     loud.sort_by(|a, b| b.0.total_cmp(&a.0));
     loud.into_iter().take(TOP).map(|(_, who)| who).collect()
 }
+
+/// Rooms with at most this many microphones forward all of them; larger
+/// rooms forward only the ranked speakers and whoever spoke just now.
+pub const FORWARD_ALL_UP_TO: usize = 8;
+
+/// How long after its last speech-like packet a microphone stays forwarded.
+pub const VOICE_HOLD: Duration = Duration::from_secs(2);
 
 #[cfg(test)]
 mod tests {
@@ -89,6 +108,20 @@ mod tests {
         let l = fed(t0, -10, 50);
         assert!(l.speaking(t0 + Duration::from_secs(1)).is_some());
         assert!(l.speaking(t0 + Duration::from_secs(5)).is_none());
+    }
+
+    #[test]
+    fn one_loud_packet_counts_as_speech_at_once() {
+        let t0 = Instant::now();
+        let mut l = fed(t0, -100, 50);
+        assert!(!l.voiced_within(t0 + Duration::from_secs(1), VOICE_HOLD));
+        l.handle_level(t0 + Duration::from_secs(1), Some(-10), Some(true));
+        assert!(l.voiced_within(t0 + Duration::from_secs(1), VOICE_HOLD));
+        assert!(
+            l.speaking(t0 + Duration::from_secs(1)).is_none(),
+            "the average lags"
+        );
+        assert!(!l.voiced_within(t0 + Duration::from_secs(4), VOICE_HOLD));
     }
 
     #[test]

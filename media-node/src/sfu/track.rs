@@ -128,6 +128,8 @@ pub struct Track {
     pub subscribers: Vec<(ClientRef, usize)>,
     /// Audio only: how loud the publisher is.
     pub loudness: Loudness,
+    /// Audio only: forwarded now (large rooms forward only speakers).
+    pub audible: bool,
 }
 
 impl Track {
@@ -148,6 +150,7 @@ impl Track {
             blocked: false,
             subscribers: Vec::new(),
             loudness: Loudness::default(),
+            audible: true,
         }
     }
 
