@@ -45,13 +45,11 @@ pub enum NodeError {
 
 /// Runs the node until `shutdown` completes, then deregisters and returns.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
-    let udp = UdpSocket::bind(config.udp_bind)
-        .await
-        .map_err(|source| NodeError::Bind {
-            what: "media UDP",
-            addr: config.udp_bind,
-            source,
-        })?;
+    let udp = media_socket(config.udp_bind).map_err(|source| NodeError::Bind {
+        what: "media UDP",
+        addr: config.udp_bind,
+        source,
+    })?;
     let udp_addr = udp.local_addr().map_err(|source| NodeError::Bind {
         what: "media UDP",
         addr: config.udp_bind,
@@ -142,6 +140,27 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         Ok(result) => result.map_err(NodeError::Serve),
         Err(_) => Ok(()),
     }
+}
+
+/// Socket buffer sizes asked for the media socket: bursts of small
+/// datagrams from many participants (each costs about 1 KiB of kernel
+/// buffer) must wait for the forwarding task, not be dropped. The kernel
+/// caps them at `net.core.rmem_max` / `wmem_max`; raise those on a busy node.
+const SOCKET_BUFFER: usize = 8 * 1024 * 1024;
+
+/// The non-blocking media UDP socket, with large buffers.
+fn media_socket(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )?;
+    // Best effort: a smaller cap still works, only with less headroom.
+    let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
+    let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
 }
 
 /// The worker's registry API, as this node uses it.
