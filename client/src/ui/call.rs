@@ -52,6 +52,10 @@ impl CallInbox {
     }
 }
 
+/// Whether this page is in the call (the room hides the preview then).
+#[derive(Clone, Copy)]
+pub struct InCall(pub RwSignal<bool>);
+
 /// The devices chosen on the preview, used when joining.
 #[derive(Clone, Copy)]
 pub struct DeviceChoice(pub RwSignal<(String, String)>);
@@ -140,6 +144,10 @@ pub fn CallPanel(
     let call = StoredValue::new_local(None::<Call>);
     let local = StoredValue::new_local(None::<MediaStream>);
     let joined = RwSignal::new(false);
+    if let Some(InCall(in_call)) = use_context::<InCall>() {
+        Effect::new(move |_| in_call.set(joined.get()));
+        on_cleanup(move || in_call.set(false));
+    }
     let status = RwSignal::new(String::new());
     let tiles = RwSignal::new(Vec::<Tile>::new());
     let speakers = RwSignal::new(Vec::<ParticipantId>::new());

@@ -162,6 +162,8 @@ fn Room(id: RoomId, name: String) -> impl IntoView {
         String::new(),
         String::new(),
     ))));
+    let in_call = RwSignal::new(false);
+    provide_context(super::call::InCall(in_call));
     connect(id.clone(), view, slot, retries, inbox);
 
     on_cleanup(move || slot.set_value(None));
@@ -178,7 +180,11 @@ fn Room(id: RoomId, name: String) -> impl IntoView {
             <Show when=move || view.with(|v| v.standing == Standing::Waiting)>
                 <p id="lobby-wait" class="card">"Waiting for a host to let you in…"</p>
             </Show>
-            <super::devices::Devices/>
+            // The preview is the pre-join screen: it closes (and frees the
+            // camera) while in the call, whose own tile shows oneself.
+            <Show when=move || !in_call.get()>
+                <super::devices::Devices/>
+            </Show>
             // The call outlives a reconnect of the room socket: media flows
             // to the node, not through the room.
             <Show when=move || view.with(|v| v.me.is_some() && matches!(v.standing, Standing::In | Standing::Connecting))>
