@@ -951,37 +951,11 @@ impl Room {
             }
             ClientMessage::Mute { who: target, track } => {
                 need(Permission::MuteOthers)?;
-                self.update(
-                    &target,
-                    |p| match track {
-                        Track::Microphone => p.mic_muted = true,
-                        Track::Camera => p.camera_muted = true,
-                    },
-                    store,
-                )?;
-                let action = match track {
-                    Track::Microphone => "participant_mic_muted",
-                    Track::Camera => "participant_camera_muted",
-                };
-                self.audit(who, action, target.to_string());
-                self.media_grants(&target);
+                self.host_mute(who, &target, track, true, store)?;
             }
             ClientMessage::Unmute { who: target, track } => {
                 need(Permission::MuteOthers)?;
-                self.update(
-                    &target,
-                    |p| match track {
-                        Track::Microphone => p.mic_muted = false,
-                        Track::Camera => p.camera_muted = false,
-                    },
-                    store,
-                )?;
-                let action = match track {
-                    Track::Microphone => "participant_mic_unmuted",
-                    Track::Camera => "participant_camera_unmuted",
-                };
-                self.audit(who, action, target.to_string());
-                self.media_grants(&target);
+                self.host_mute(who, &target, track, false, store)?;
             }
             ClientMessage::MediaOffer { sdp, sources } => {
                 need(Permission::Join)?;
@@ -1172,6 +1146,35 @@ impl Room {
     }
 
     /// Changes a present or away member and tells everyone.
+    /// A host mutes or unmutes someone's track: everyone sees it, the audit
+    /// log records it, and the media node enforces it.
+    fn host_mute(
+        &mut self,
+        who: &ParticipantId,
+        target: &ParticipantId,
+        track: Track,
+        muted: bool,
+        store: &mut impl Store,
+    ) -> Result<(), Refusal> {
+        self.update(
+            target,
+            |p| match track {
+                Track::Microphone => p.mic_muted = muted,
+                Track::Camera => p.camera_muted = muted,
+            },
+            store,
+        )?;
+        let action = match (track, muted) {
+            (Track::Microphone, true) => "participant_mic_muted",
+            (Track::Camera, true) => "participant_camera_muted",
+            (Track::Microphone, false) => "participant_mic_unmuted",
+            (Track::Camera, false) => "participant_camera_unmuted",
+        };
+        self.audit(who, action, target.to_string());
+        self.media_grants(target);
+        Ok(())
+    }
+
     /// What a participant's media token grants now: the sources their role
     /// allows, split into forwarded and host-muted.
     fn media_claims(&self, id: &ParticipantId) -> Option<MediaClaims> {

@@ -8,6 +8,7 @@ mod common;
 use std::time::Duration;
 
 use e2e::browser::Browser;
+use e2e::call::click;
 use fantoccini::{Client, Locator};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -25,17 +26,6 @@ async fn type_into(c: &Client, css: &str, text: &str) {
         .await
         .unwrap()
         .send_keys(text)
-        .await
-        .unwrap();
-}
-
-async fn click(c: &Client, css: &str) {
-    c.wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap()
-        .click()
         .await
         .unwrap();
 }

@@ -707,15 +707,12 @@ impl Sfu {
     }
 
     fn start_sub(&mut self, now: Instant, r: ClientRef, i: usize) {
-        let Some(c) = self.client(r) else { return };
-        let Some(s) = c.subs.get(i) else { return };
-        let t = s.track;
-        if s.kind == MediaKind::Audio
-            && let Some(c) = self.client_mut(r)
+        // Audio has one layer and is always wanted; video waits for allocation.
+        if let Some(s) = self.client_mut(r).and_then(|c| c.subs.get_mut(i))
+            && s.kind == MediaKind::Audio
         {
-            c.subs[i].set_target(Some(0), now);
+            s.set_target(Some(0), now);
         }
-        let _ = t;
     }
 
     /// Builds and sends the node's offer for tracks that came or went.
@@ -1039,7 +1036,6 @@ impl Sfu {
         if switched {
             self.stats.layer_switches += 1;
         }
-        let _ = now;
         self.drain(sr);
     }
 
