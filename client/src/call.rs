@@ -11,6 +11,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use crate::codec::VideoCodec;
 use protocol::ParticipantId;
 use protocol::media::{NodeMessage, PeerMessage, RemoteTrack, Source, TileView, TrackSource};
 use protocol::room::ClientMessage;
@@ -78,7 +79,7 @@ async fn sleep_ms(ms: i32) {
     let _ = JsFuture::from(promise).await;
 }
 
-fn encodings() -> js_sys::Array {
+fn encodings(codec: VideoCodec) -> js_sys::Array {
     let list = js_sys::Array::new();
     for (rid, scale, max) in [
         ("l", 4.0, 150_000),
@@ -89,14 +90,17 @@ fn encodings() -> js_sys::Array {
         e.set_rid(rid);
         e.set_scale_resolution_down_by(scale);
         e.set_max_bitrate(max);
+        if let Some(mode) = codec.scalability_mode() {
+            set(&e, "scalabilityMode", &mode.into());
+        }
         list.push(&e);
     }
     list
 }
 
-/// Offers only what the node forwards (VP8 with retransmission, Opus):
-/// a smaller offer, and no codec a subscriber could lack.
-fn prefer_codecs(t: &web_sys::RtcRtpTransceiver, video: bool) {
+/// Offers only the chosen video codec (with retransmission) or Opus: a
+/// smaller offer, and the publisher sends exactly the codec chosen.
+fn prefer_codecs(t: &web_sys::RtcRtpTransceiver, video: bool, codec: VideoCodec) {
     let get = |o: &JsValue, k: &str| js_sys::Reflect::get(o, &k.into()).ok();
     let Some(window) = web_sys::window() else {
         return;
@@ -116,17 +120,16 @@ fn prefer_codecs(t: &web_sys::RtcRtpTransceiver, video: bool) {
     let Some(codecs) = get(&caps, "codecs") else {
         return;
     };
-    let wanted: &[&str] = if video {
-        &["video/vp8", "video/rtx"]
-    } else {
-        &["audio/opus"]
-    };
+    let text = |c: &JsValue, k: &str| get(c, k).and_then(|v| v.as_string()).unwrap_or_default();
     let chosen: js_sys::Array = js_sys::Array::from(&codecs)
         .iter()
         .filter(|c| {
-            get(c, "mimeType")
-                .and_then(|m| m.as_string())
-                .is_some_and(|m| wanted.contains(&m.to_ascii_lowercase().as_str()))
+            let mime = text(c, "mimeType");
+            if video {
+                codec.offers(&mime, &text(c, "sdpFmtpLine"))
+            } else {
+                mime.eq_ignore_ascii_case("audio/opus")
+            }
         })
         .collect();
     if chosen.length() == 0 {
@@ -171,6 +174,7 @@ impl Call {
     /// given) and returns the call with the offer message for the room.
     pub async fn start(
         sources: Vec<(Source, Option<MediaStreamTrack>)>,
+        codec: VideoCodec,
         events: Rc<dyn Fn(CallEvent)>,
         signal: Rc<dyn Fn(ClientMessage)>,
     ) -> Result<(Call, ClientMessage), String> {
@@ -184,7 +188,7 @@ impl Call {
             let init = RtcRtpTransceiverInit::new();
             init.set_direction(RtcRtpTransceiverDirection::Sendonly);
             if source == Source::Camera {
-                init.set_send_encodings(&encodings());
+                init.set_send_encodings(&encodings(codec));
             }
             let t = match &track {
                 Some(track) => pc.add_transceiver_with_media_stream_track_and_init(track, &init),
@@ -193,7 +197,7 @@ impl Call {
                     &init,
                 ),
             };
-            prefer_codecs(&t, source.is_video());
+            prefer_codecs(&t, source.is_video(), codec);
             senders.insert(source, t.sender());
             transceivers.push((source, t));
         }

@@ -3,6 +3,8 @@
 //! Layout:
 //! - [`chat`]: the room's message log as the client sees it; pure, tested
 //!   natively.
+//! - [`codec`]: the video codec one publishes in and what to offer for it;
+//!   pure.
 //! - [`quality`]: connection quality of a received track from two stats
 //!   samples; pure.
 //! - `api` (wasm32): the worker's JSON API over `fetch`.
@@ -13,6 +15,7 @@
 #![deny(missing_docs)]
 
 pub mod chat;
+pub mod codec;
 pub mod quality;
 
 #[cfg(target_arch = "wasm32")]

@@ -459,3 +459,74 @@ fn a_large_room_forwards_only_the_microphones_of_people_speaking() {
     }
     assert!(s.sfu.stats().dropped_inaudible > 0);
 }
+
+#[test]
+fn each_codec_reaches_the_subscribers_that_accept_it() {
+    use str0m::format::Codec::{Av1, H264, Vp8, Vp9};
+    let mut s = Sim::new();
+    let nine = s.join_codecs("nine", "r1", &[Vp9, Vp8]);
+    let h = s.join_codecs("h", "r1", &[H264, Vp8, Vp9]);
+    let av = s.join_codecs("av", "r1", &[Av1, Vp8, Vp9, H264]);
+    let eight = s.join_codecs("eight", "r1", &[Vp8, Av1]);
+    s.run(Duration::from_secs(4));
+
+    // Every track arrives in its publisher's codec, keyframes recognised.
+    for (to, of, codec) in [
+        (h, nine, Vp9),
+        (av, nine, Vp9),
+        (av, h, H264),
+        (nine, eight, Vp8),
+        (eight, av, Av1),
+    ] {
+        let got = s.got(to, of, Source::Camera);
+        assert!(got.packets > 50, "{to} from {of}: {got:?}");
+        assert_eq!(got.codec, Some(codec), "{to} from {of}");
+        assert!(got.keyframes >= 1, "{to} from {of}: {got:?}");
+        assert_eq!(got.disorder, 0);
+    }
+    // No transcoding: a subscriber without the codec gets no video of it,
+    // and still the audio.
+    for (to, of) in [(eight, nine), (eight, h), (nine, h), (h, av)] {
+        assert_eq!(s.got(to, of, Source::Camera).packets, 0, "{to} from {of}");
+        assert!(s.got(to, of, Source::Microphone).packets > 100);
+    }
+
+    // Layer choice works on VP9's sizes (read from its scalability
+    // structure) and H.264's keyframes: a 360-pixel tile gets the middle layer.
+    s.view(av, &[(nine, 360), (h, 360)]);
+    s.run(Duration::from_secs(5));
+    let (v0, h0) = (
+        s.got(av, nine, Source::Camera).by_layer,
+        s.got(av, h, Source::Camera).by_layer,
+    );
+    s.run(Duration::from_secs(2));
+    let (v1, h1) = (
+        s.got(av, nine, Source::Camera).by_layer,
+        s.got(av, h, Source::Camera).by_layer,
+    );
+    assert!(
+        v1[1] > v0[1] + 30 && v1[2] == v0[2],
+        "VP9: {v0:?} -> {v1:?}"
+    );
+    assert!(
+        h1[1] > h0[1] + 30 || h1[0] > h0[0] + 30,
+        "H.264: {h0:?} -> {h1:?}"
+    );
+    assert_eq!(
+        h1[2], h0[2],
+        "H.264 leaves the high layer: {h0:?} -> {h1:?}"
+    );
+}
+
+#[test]
+fn the_answer_asks_for_opus_dtx() {
+    let mut s = Sim::new();
+    s.join("ada", "r1", AV);
+    let opus = s
+        .last_answer
+        .lines()
+        .find(|l| l.starts_with("a=fmtp:111"))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(opus.contains("usedtx=1"), "{}", s.last_answer);
+}

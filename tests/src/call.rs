@@ -13,9 +13,10 @@ use crate::paths::Paths;
 /// How long a step may take.
 pub const WAIT: Duration = Duration::from_secs(30);
 
-/// Frames decoded per remote video track and packets received per remote microphone,
-/// keyed `participant/source`.
-pub const STATS: &str = r#"
+/// Per remote track, keyed `participant/source`: `n`, frames decoded for
+/// video and packets received for audio (concealment alone also raises
+/// `totalSamplesReceived`), and `codec`, its MIME type.
+pub const INBOUND: &str = r#"
 const done = arguments[arguments.length - 1];
 const pc = window.__openTelecon && window.__openTelecon.pc;
 if (!pc) { done(null); return; }
@@ -26,17 +27,40 @@ pc.getStats().then(stats => {
     // The node names each track `{participant}-{source}`.
     const cut = r.trackIdentifier.lastIndexOf('-');
     const key = r.trackIdentifier.slice(0, cut) + '/' + r.trackIdentifier.slice(cut + 1);
-    // Decoded frames for video; for audio, packets (concealment alone
-    // also raises totalSamplesReceived).
-    out[key] = r.kind === 'video' ? (r.framesDecoded || 0) : (r.packetsReceived || 0);
+    const codec = r.codecId && stats.get(r.codecId);
+    out[key] = {
+      n: r.kind === 'video' ? (r.framesDecoded || 0) : (r.packetsReceived || 0),
+      codec: codec ? codec.mimeType : null,
+    };
   });
   done(out);
 }, () => done(null));
 "#;
 
-pub async fn counters(c: &Client) -> BTreeMap<String, u64> {
-    let v = c.execute_async(STATS, vec![]).await.unwrap_or_default();
+#[derive(serde::Deserialize)]
+struct Inbound {
+    n: u64,
+    codec: Option<String>,
+}
+
+async fn inbound(c: &Client) -> BTreeMap<String, Inbound> {
+    let v = c.execute_async(INBOUND, vec![]).await.unwrap_or_default();
     serde_json::from_value(v).unwrap_or_default()
+}
+
+/// Frames decoded per remote video track and packets received per remote
+/// microphone.
+pub async fn counters(c: &Client) -> BTreeMap<String, u64> {
+    inbound(c).await.into_iter().map(|(k, v)| (k, v.n)).collect()
+}
+
+/// The codec each remote track arrives in, e.g. `video/VP9`.
+pub async fn codecs(c: &Client) -> BTreeMap<String, String> {
+    inbound(c)
+        .await
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v.codec?)))
+        .collect()
 }
 
 /// Waits until every one of `keys` rises between two samples a second apart.
@@ -119,6 +143,19 @@ pub async fn text_is(c: &Client, css: &str, wanted: &str) {
 /// Opens a browser, logs in as `email` through the page, opens `room` and
 /// joins its call.
 pub async fn join(paths: &Paths, log_dir: &Path, email: &str, url: &str, room: &str) -> Browser {
+    join_in(paths, log_dir, email, url, room, None).await
+}
+
+/// [`join`], publishing video in `codec` (a value of the preview's codec
+/// picker) where given.
+pub async fn join_in(
+    paths: &Paths,
+    log_dir: &Path,
+    email: &str,
+    url: &str,
+    room: &str,
+    codec: Option<&str>,
+) -> Browser {
     let browser = Browser::start(paths, log_dir).await.unwrap();
     let c = &browser.client;
     c.goto(&format!("{url}/login")).await.unwrap();
@@ -141,6 +178,16 @@ pub async fn join(paths: &Paths, log_dir: &Path, email: &str, url: &str, room: &
         .unwrap();
     c.goto(&format!("{url}/r/{room}")).await.unwrap();
     text_is(c, "#status", "connected").await;
+    if let Some(codec) = codec {
+        c.wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css("#codec-select"))
+            .await
+            .unwrap()
+            .select_by_value(codec)
+            .await
+            .unwrap();
+    }
     click(c, "#join-call").await;
     text_is(c, "#call-status", "connected").await;
     browser

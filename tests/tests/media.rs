@@ -2,13 +2,15 @@
 //! and microphone) join a room; the Room Durable Object places it on a real
 //! media node and relays their offers; each receives the others' video and
 //! audio, decoded (`getStats()`); a host mute stops that track at the node;
-//! a shared screen reaches the others as a track of its own.
+//! a shared screen reaches the others as a track of its own. The three
+//! publish in different codecs (VP8, VP9, H.264), each chosen on the
+//! preview, and each arrives in its own codec.
 
 mod common;
 
 use std::time::Duration;
 
-use e2e::call::{WAIT, all_rising, click, counters, join};
+use e2e::call::{WAIT, all_rising, click, codecs, counters, join, join_in};
 use fantoccini::Locator;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -34,20 +36,22 @@ async fn three_participants_see_and_hear_each_other_and_a_host_mute_stops_a_came
         &room,
     )
     .await;
-    let bb = join(
+    let bb = join_in(
         &setup.paths,
         &setup.dir.path().join("chrome-bob"),
         "bob@example.org",
         &url,
         &room,
+        Some("vp9"),
     )
     .await;
-    let bc = join(
+    let bc = join_in(
         &setup.paths,
         &setup.dir.path().join("chrome-cy"),
         "cy@example.org",
         &url,
         &room,
+        Some("h264"),
     )
     .await;
 
@@ -60,6 +64,24 @@ async fn three_participants_see_and_hear_each_other_and_a_host_mute_stops_a_came
     all_rising(&ba.client, "Ada", &keys([&b, &c])).await;
     all_rising(&bb.client, "Bob", &keys([&a, &c])).await;
     all_rising(&bc.client, "Cy", &keys([&a, &b])).await;
+    // No transcoding: each camera arrives in the codec its owner chose.
+    let seen = codecs(&ba.client).await;
+    assert_eq!(
+        seen.get(&format!("{b}/camera")).map(String::as_str),
+        Some("video/VP9"),
+        "{seen:?}"
+    );
+    assert_eq!(
+        seen.get(&format!("{c}/camera")).map(String::as_str),
+        Some("video/H264"),
+        "{seen:?}"
+    );
+    let seen = codecs(&bc.client).await;
+    assert_eq!(
+        seen.get(&format!("{a}/camera")).map(String::as_str),
+        Some("video/VP8"),
+        "{seen:?}"
+    );
     // Each remote camera tile shows a connection-quality indicator.
     e2e::eventually("quality indicators on Ada's tiles", WAIT, || async {
         let found = ba

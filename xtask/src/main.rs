@@ -17,7 +17,8 @@ use std::process::Command;
 
 const USAGE: &str = "usage:
   cargo xtask dev [--port N]   install what is missing, build, run the system locally
-  cargo xtask test             every check and test, browser ones included";
+  cargo xtask test             every check and test, browser ones included
+  cargo xtask test --e2e NAME  build, then only the end-to-end tests in tests/tests/NAME.rs";
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -40,7 +41,16 @@ fn main() -> anyhow::Result<()> {
             }
             dev::run(port)
         }
-        Some("test") => test::run_all(),
+        Some("test") => match args.get(1).map(String::as_str) {
+            None => test::run_all(),
+            Some("--e2e") => {
+                let name = args
+                    .get(2)
+                    .ok_or_else(|| anyhow::anyhow!("--e2e needs a test file name\n{USAGE}"))?;
+                test::run_one(name, &args[3..])
+            }
+            Some(other) => anyhow::bail!("unknown argument {other:?}\n{USAGE}"),
+        },
         _ => {
             eprintln!("{USAGE}");
             std::process::exit(2);

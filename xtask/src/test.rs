@@ -54,6 +54,23 @@ fn dir_size(dir: &Path) -> u64 {
 }
 
 /// Runs every check; exits non-zero if any failed.
+/// Builds what the end-to-end tests run, then runs only `tests/tests/{name}.rs`
+/// (with `filter` passed to the test binary): the quick loop while working
+/// on one feature. Not a substitute for [`run_all`].
+pub fn run_one(name: &str, filter: &[String]) -> anyhow::Result<()> {
+    let paths = e2e::paths::Paths::default();
+    let root = paths.root.clone();
+    let tools = Tools::ensure(&root)?;
+    tools::ensure_browser()?;
+    let python = tools::ensure_aiortc(&root)?;
+    build::all(&tools)?;
+    run(build::cargo(&tools)
+        .args(["test", "-p", "e2e", "--test", name, "--", "--test-threads=2"])
+        .args(filter)
+        .env("OPENTELECON_AIORTC_PYTHON", &python)
+        .env("RUST_BACKTRACE", "1"))
+}
+
 pub fn run_all() -> anyhow::Result<()> {
     let started = Instant::now();
     let paths = e2e::paths::Paths::default();

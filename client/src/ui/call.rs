@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::time::Duration;
 
+use crate::codec::VideoCodec;
 use leptos::html::Video;
 use leptos::prelude::*;
 use protocol::ParticipantId;
@@ -56,9 +57,38 @@ impl CallInbox {
 #[derive(Clone, Copy)]
 pub struct InCall(pub RwSignal<bool>);
 
-/// The devices chosen on the preview, used when joining.
+/// What the preview chose, used when joining.
 #[derive(Clone, Copy)]
-pub struct DeviceChoice(pub RwSignal<(String, String)>);
+pub struct DeviceChoice {
+    /// Camera and microphone device ids (empty: the default device).
+    pub devices: RwSignal<(String, String)>,
+    /// The codec to publish video in (remembered in this browser).
+    pub codec: RwSignal<VideoCodec>,
+}
+
+impl DeviceChoice {
+    const CODEC_KEY: &str = "openTelecon.videoCodec";
+
+    /// Default devices and the codec this browser last chose.
+    pub fn new() -> Self {
+        let saved = web_sys::window()
+            .and_then(|w| w.local_storage().ok().flatten())
+            .and_then(|s| s.get_item(Self::CODEC_KEY).ok().flatten())
+            .unwrap_or_default();
+        DeviceChoice {
+            devices: RwSignal::new((String::new(), String::new())),
+            codec: RwSignal::new(VideoCodec::parse(&saved)),
+        }
+    }
+
+    /// Chooses and remembers a codec.
+    pub fn set_codec(&self, codec: VideoCodec) {
+        self.codec.set(codec);
+        if let Some(s) = web_sys::window().and_then(|w| w.local_storage().ok().flatten()) {
+            let _ = s.set_item(Self::CODEC_KEY, codec.as_str());
+        }
+    }
+}
 
 /// Whether a room message belongs to the call.
 pub fn is_for_call(msg: &ServerMessage) -> bool {
@@ -213,7 +243,10 @@ pub fn CallPanel(
     let join = {
         move |_| {
             let (events, signal) = hooks.with_value(|(e, s)| (e.clone(), s.clone()));
-            let (camera, mic) = choice.map(|c| c.0.get_untracked()).unwrap_or_default();
+            let (camera, mic) = choice
+                .map(|c| c.devices.get_untracked())
+                .unwrap_or_default();
+            let codec = choice.map(|c| c.codec.get_untracked()).unwrap_or_default();
             joined.set(true);
             status.set("starting".into());
             leptos::task::spawn_local(async move {
@@ -245,7 +278,7 @@ pub fn CallPanel(
                     v.set_src_object(Some(s));
                 }
                 local.set_value(stream);
-                match Call::start(sources, events, signal.clone()).await {
+                match Call::start(sources, codec, events, signal.clone()).await {
                     Ok((c, offer)) => {
                         call.set_value(Some(c));
                         inbox.pending.set(true);

@@ -2,6 +2,7 @@
 //! on/off toggles, before joining the call (`call.rs` joins with the devices
 //! chosen here).
 
+use crate::codec::VideoCodec;
 use leptos::html::Video;
 use leptos::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
@@ -105,9 +106,19 @@ pub fn Devices() -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let stream = StoredValue::new_local(None::<MediaStream>);
     // The call joins with the devices chosen here.
-    if let Some(choice) = use_context::<super::call::DeviceChoice>() {
-        Effect::new(move |_| choice.0.set((camera.get(), microphone.get())));
+    let choice = use_context::<super::call::DeviceChoice>();
+    if let Some(choice) = choice {
+        Effect::new(move |_| choice.devices.set((camera.get(), microphone.get())));
     }
+    let codec_options = move || {
+        let current = choice.map(|c| c.codec.get()).unwrap_or_default();
+        VideoCodec::ALL
+            .into_iter()
+            .map(|c| {
+                view! { <option value=c.as_str() selected=c == current>{c.label()}</option> }
+            })
+            .collect_view()
+    };
     // Reopen the stream whenever a choice changes.
     Effect::new(move |_| {
         let want_camera = camera_on.get().then(|| camera.get());
@@ -175,6 +186,14 @@ pub fn Devices() -> impl IntoView {
                 <label for="mic-select">"Microphone"</label>
                 <select id="mic-select" on:change=move |ev| microphone.set(event_target_value(&ev))>
                     {options(mics)}
+                </select>
+                <label for="codec-select">"Video codec"</label>
+                <select id="codec-select" on:change=move |ev| {
+                    if let Some(c) = choice {
+                        c.set_codec(VideoCodec::parse(&event_target_value(&ev)));
+                    }
+                }>
+                    {codec_options}
                 </select>
             </div>
             <p class="error" role="alert">{move || error.get()}</p>

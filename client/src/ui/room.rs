@@ -158,10 +158,7 @@ fn Room(id: RoomId, name: String) -> impl IntoView {
     let slot: SocketSlot = StoredValue::new_local(None);
     let retries = RwSignal::new(0u32);
     let inbox = super::call::CallInbox::new();
-    provide_context(super::call::DeviceChoice(RwSignal::new((
-        String::new(),
-        String::new(),
-    ))));
+    provide_context(super::call::DeviceChoice::new());
     let in_call = RwSignal::new(false);
     provide_context(super::call::InCall(in_call));
     connect(id.clone(), view, slot, retries, inbox);

@@ -7,6 +7,7 @@
 //!   forwarding and negotiation;
 //! - [`client`]: one participant's connection and the join check;
 //! - [`track`]: a published track and its layers;
+//! - [`frame`]: keyframes and heights read from VP8, VP9, H.264, AV1;
 //! - [`subscription`]: a track sent to one subscriber;
 //! - [`rewrite`]: sequence/timestamp/picture-id continuity across layers;
 //! - [`layer`]: pure layer allocation from bandwidth and tile sizes;
@@ -18,6 +19,7 @@
 //! them); forwarding walks a track's own subscriber list, never all clients.
 
 pub mod client;
+pub mod frame;
 pub mod layer;
 pub mod rewrite;
 pub mod speaker;
@@ -883,21 +885,32 @@ impl Sfu {
             self.stats.dropped_blocked += 1;
             return;
         }
-        track.layers[li].handle_packet(p.timestamp, p.payload.len());
+        let layer = &mut track.layers[li];
+        layer.handle_packet(p.timestamp, p.payload.len());
+        let pt = p.header.payload_type;
+        let codec = match layer.codec {
+            Some((known, codec)) if known == pt => codec,
+            _ => {
+                let codec = c
+                    .rtc
+                    .codec_config()
+                    .find(|x| x.pt() == pt)
+                    .map(|x| x.spec().codec);
+                layer.codec = Some((pt, codec));
+                codec
+            }
+        };
         let is_video = track.kind == MediaKind::Video;
         let mut keyframe = false;
         let mut vp8 = None;
         if is_video {
-            if let Ok(d) = Vp8Descriptor::parse(&p.payload) {
-                keyframe = d.starts_keyframe(&p.payload);
-                if keyframe {
-                    let frame =
-                        track::vp8_descriptor_len(&p.payload).and_then(|n| p.payload.get(n..));
-                    if let Some(h) = frame.and_then(track::vp8_keyframe_height) {
-                        track.layers[li].height = Some(h);
-                    }
-                }
-                vp8 = Some(d);
+            let f = frame::inspect(codec, &p.payload);
+            keyframe = f.keyframe;
+            if let Some(h) = f.height {
+                layer.height = Some(h);
+            }
+            if codec == Some(Codec::Vp8) {
+                vp8 = Vp8Descriptor::parse(&p.payload).ok();
             }
         } else {
             track.loudness.handle_level(
@@ -916,12 +929,6 @@ impl Sfu {
             video_orientation: p.header.ext_vals.video_orientation,
             ..Default::default()
         };
-        let codec_pt = p.header.payload_type;
-        let codec = c
-            .rtc
-            .codec_config()
-            .find(|x| x.pt() == codec_pt)
-            .map(|x| x.spec().codec);
         let n = c.tracks[ti].subscribers.len();
         for k in 0..n {
             let Some(&(sr, si)) = self

@@ -4,7 +4,8 @@
 use std::time::{Duration, Instant};
 
 use protocol::media::Source;
-use str0m::media::{MediaKind, Mid, Rid};
+use str0m::format::Codec;
+use str0m::media::{MediaKind, Mid, Pt, Rid};
 
 use super::ClientRef;
 use super::layer::LayerInfo;
@@ -30,8 +31,11 @@ pub struct Layer {
     pub rid: Option<Rid>,
     /// Last packet arrival.
     pub last_packet: Option<Instant>,
-    /// Height in pixels, read from the last VP8 keyframe.
+    /// Height in pixels, read from the last keyframe that stated it.
     pub height: Option<u32>,
+    /// The payload type of the last packet and its codec, so the codec is
+    /// looked up when the type changes, not per packet.
+    pub codec: Option<(Pt, Option<Codec>)>,
     /// Bits per second over the last complete window.
     pub bitrate: u64,
     window_start: Option<Instant>,
@@ -48,6 +52,7 @@ impl Layer {
             rid,
             last_packet: None,
             height: None,
+            codec: None,
             bitrate: 0,
             window_start: None,
             window_bytes: 0,
@@ -165,35 +170,6 @@ impl Track {
     }
 }
 
-/// The length of a VP8 payload descriptor (RFC 7741 section 4.2).
-pub fn vp8_descriptor_len(payload: &[u8]) -> Option<usize> {
-    let first = *payload.first()?;
-    if first & 0x80 == 0 {
-        return Some(1);
-    }
-    let ext = *payload.get(1)?;
-    let mut n = 2;
-    if ext & 0x80 != 0 {
-        n += if payload.get(n)? & 0x80 != 0 { 2 } else { 1 };
-    }
-    if ext & 0x40 != 0 {
-        n += 1;
-    }
-    if ext & 0x30 != 0 {
-        n += 1;
-    }
-    (n <= payload.len()).then_some(n)
-}
-
-/// The frame height of a VP8 keyframe whose first packet's VP8 payload
-/// (after the descriptor) is `frame`, per RFC 6386 section 9.1.
-pub fn vp8_keyframe_height(frame: &[u8]) -> Option<u32> {
-    if frame.len() < 10 || frame[0] & 1 != 0 || frame[3..6] != [0x9d, 0x01, 0x2a] {
-        return None;
-    }
-    Some(u32::from(u16::from_le_bytes([frame[8], frame[9]]) & 0x3fff))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,28 +212,5 @@ mod tests {
         assert!((700_000..900_000).contains(&l.bitrate), "{}", l.bitrate);
         assert!(l.active(t0 + Duration::from_millis(600)));
         assert!(!l.active(t0 + Duration::from_secs(5)));
-    }
-
-    #[test]
-    fn descriptor_lengths() {
-        assert_eq!(vp8_descriptor_len(&[0x10, 0xaa]), Some(1));
-        // X, then I with a 15-bit picture id, L and T.
-        assert_eq!(
-            vp8_descriptor_len(&[0x90, 0xe0, 0x81, 0x02, 0x05, 0x20, 0xaa]),
-            Some(6)
-        );
-        assert_eq!(vp8_descriptor_len(&[0x90, 0x80]), None);
-        assert_eq!(vp8_descriptor_len(&[]), None);
-    }
-
-    #[test]
-    fn keyframe_height_is_read_from_the_frame_header() {
-        // Frame tag (keyframe bit 0), start code, 640x360.
-        let frame = [0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0x68, 0x01];
-        assert_eq!(vp8_keyframe_height(&frame), Some(360));
-        assert_eq!(vp8_keyframe_height(&frame[..5]), None);
-        let mut inter = frame;
-        inter[0] |= 1;
-        assert_eq!(vp8_keyframe_height(&inter), None);
     }
 }

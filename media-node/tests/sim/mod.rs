@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use durable_objects::media_token;
 use media_node::sfu::client::{self, Endpoint};
+use media_node::sfu::frame;
 use media_node::sfu::{Command, Limits, Output, Sfu};
 use protocol::media::{MediaClaims, NodeMessage, PeerMessage, Source, TileView, TrackSource};
 use protocol::{ParticipantId, RoomId};
@@ -30,6 +31,54 @@ const LAYER_BYTES: [usize; 3] = [400, 1200, 1150];
 const LAYER_PACKETS: [usize; 3] = [1, 1, 3];
 const LAYER_SIZE: [(u16, u16); 3] = [(320, 180), (640, 360), (1280, 720)];
 pub const RIDS: [&str; 3] = ["l", "m", "h"];
+
+/// A synthetic packet of `codec`, marked like a real one: where frames and
+/// keyframes start, and (VP8, VP9) the layer's size on keyframes; the
+/// payload ends with `layer` repeated so a receiver can tell which it got.
+fn payload(
+    codec: Codec,
+    picture_id: u16,
+    keyframe: bool,
+    first: bool,
+    layer: usize,
+    len: usize,
+) -> Vec<u8> {
+    let (w, h) = LAYER_SIZE[layer];
+    let mut p = match codec {
+        Codec::Vp8 => return vp8(picture_id, keyframe, first, layer, len),
+        Codec::Vp9 => {
+            // I, P on inter frames, B on the first packet, V with the size on keyframes.
+            let mut b0 = 0x80;
+            if !keyframe {
+                b0 |= 0x40;
+            }
+            if first {
+                b0 |= 0x08;
+            }
+            let ss = first && keyframe;
+            if ss {
+                b0 |= 0x02;
+            }
+            let mut p = vec![b0, 0x80 | (picture_id >> 8) as u8 & 0x7f, picture_id as u8];
+            if ss {
+                p.push(0x10);
+                p.extend_from_slice(&w.to_be_bytes());
+                p.extend_from_slice(&h.to_be_bytes());
+            }
+            p
+        }
+        // An IDR or non-IDR slice alone, then FU-A middle fragments.
+        Codec::H264 if first && keyframe => vec![0x65, 0x88],
+        Codec::H264 if first => vec![0x41, 0x9a],
+        Codec::H264 => vec![0x7c, 0x05],
+        // The aggregation header's N bit on a new coded video sequence.
+        Codec::Av1 if first && keyframe => vec![0x18],
+        Codec::Av1 => vec![0x10],
+        other => panic!("no synthetic {other:?}"),
+    };
+    p.resize(len.max(p.len() + 1), 0x40 + layer as u8);
+    p
+}
 
 /// A synthetic VP8 packet: descriptor with a 15-bit picture id, then the
 /// frame header (with dimensions on keyframes), then `layer` repeated so a
@@ -63,6 +112,8 @@ pub struct Received {
     /// Packets per layer marker byte (video) .
     pub by_layer: [u64; 3],
     pub keyframes: u64,
+    /// The codec of the last packet, by the receiver's payload types.
+    pub codec: Option<Codec>,
     pub last_seq: Option<u64>,
     /// Sequence numbers that went backwards or repeated.
     pub disorder: u64,
@@ -84,6 +135,8 @@ pub struct Peer {
     pub received: BTreeMap<(ParticipantId, Source), Received>,
     pub keyframe_wanted: [bool; 3],
     pub keyframe_requests: u64,
+    /// The codec this peer publishes video in.
+    pub codec: Codec,
     pub speakers: Vec<ParticipantId>,
     pub offers: u64,
     frame: u64,
@@ -110,6 +163,8 @@ pub struct Sim {
     next_audio: Instant,
     /// Datagrams the node sent to addresses no peer has.
     pub misdelivered: u64,
+    /// The node's answer to the last join.
+    pub last_answer: String,
     pub dropped_by_cap: u64,
 }
 
@@ -135,6 +190,7 @@ impl Sim {
             next_frame: t0,
             next_audio: t0,
             misdelivered: 0,
+            last_answer: String::new(),
             dropped_by_cap: 0,
         }
     }
@@ -176,12 +232,31 @@ impl Sim {
     }
 
     pub fn new_peer_rtc(&self, addr: SocketAddr) -> Rtc {
-        let mut rtc = Rtc::builder()
+        self.new_peer_rtc_with(addr, &[Codec::Vp8])
+    }
+
+    /// A peer accepting video in `codecs` (the first is what it offers first).
+    pub fn new_peer_rtc_with(&self, addr: SocketAddr, codecs: &[Codec]) -> Rtc {
+        let mut config = Rtc::builder()
             .set_rtp_mode(true)
             .clear_codecs()
-            .enable_opus(true, false)
-            .enable_vp8(true)
-            .build(self.now);
+            .enable_opus(true, false);
+        for c in codecs {
+            config = match c {
+                Codec::Vp8 => config.enable_vp8(true),
+                Codec::Vp9 => config.enable_vp9(true),
+                Codec::H264 => {
+                    // Constrained baseline, as the node configures it.
+                    config
+                        .codec_config()
+                        .add_h264(108.into(), Some(109.into()), true, 0x42e01f);
+                    config
+                }
+                Codec::Av1 => config.enable_av1(true),
+                other => panic!("no {other:?} peers"),
+            };
+        }
+        let mut rtc = config.build(self.now);
         rtc.add_local_candidate(Candidate::host(addr, Protocol::Udp).unwrap());
         rtc
     }
@@ -193,6 +268,18 @@ impl Sim {
             .expect("join accepted")
     }
 
+    /// Joins a peer publishing microphone and camera in the first of
+    /// `codecs`, and accepting video in any of them.
+    pub fn join_codecs(&mut self, name: &str, room: &str, codecs: &[Codec]) -> usize {
+        let claims = Self::claims(
+            room,
+            &format!("u-{name}"),
+            &[Source::Microphone, Source::Camera],
+        );
+        self.join_full(name, claims, true, true, codecs)
+            .expect("join accepted")
+    }
+
     pub fn join_with(
         &mut self,
         name: &str,
@@ -200,10 +287,21 @@ impl Sim {
         audio: bool,
         video: bool,
     ) -> Result<usize, client::JoinError> {
+        self.join_full(name, claims, audio, video, &[Codec::Vp8])
+    }
+
+    fn join_full(
+        &mut self,
+        name: &str,
+        claims: MediaClaims,
+        audio: bool,
+        video: bool,
+        codecs: &[Codec],
+    ) -> Result<usize, client::JoinError> {
         let addr: SocketAddr = format!("127.0.0.1:{}", 40000 + self.peers.len())
             .parse()
             .unwrap();
-        let mut rtc = self.new_peer_rtc(addr);
+        let mut rtc = self.new_peer_rtc_with(addr, codecs);
         let (sdp, pending, a, v) = Self::offer(&mut rtc, audio, video);
         let mut sources = Vec::new();
         if let Some(m) = a {
@@ -226,6 +324,7 @@ impl Sim {
             media_node::token::verify(&token, &key, &claims.room, 1_800_000_000_000).unwrap();
         let accepted = client::accept(&self.endpoint, verified, &sources, &sdp, self.now)?;
         let answer = self.sfu.handle_join(self.now, accepted)?;
+        self.last_answer = answer.clone();
         rtc.sdp_api()
             .accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap())
             .unwrap();
@@ -243,6 +342,7 @@ impl Sim {
             received: BTreeMap::new(),
             keyframe_wanted: [true; 3],
             keyframe_requests: 0,
+            codec: codecs[0],
             speakers: vec![],
             offers: 0,
             frame: 0,
@@ -349,12 +449,18 @@ impl Sim {
                 } else {
                     r.last_seq = Some(seq);
                 }
+                let codec = p
+                    .rtc
+                    .codec_config()
+                    .find(|c| c.pt() == pkt.header.payload_type)
+                    .map(|c| c.spec().codec);
+                r.codec = codec;
                 if let Some(&b) = pkt.payload.last()
                     && (0x40..0x43).contains(&b)
                     && pkt.payload.len() > 16
                 {
                     r.by_layer[(b - 0x40) as usize] += 1;
-                    if pkt.payload[0] & 0x10 != 0 && pkt.payload[4] & 1 == 0 {
+                    if frame::inspect(codec, &pkt.payload).keyframe {
                         r.keyframes += 1;
                     }
                 }
@@ -412,7 +518,8 @@ impl Sim {
                 let (Some(mid), true) = (p.video_mid, p.connected) else {
                     continue;
                 };
-                let pt = pt(&p.rtc, Codec::Vp8);
+                let codec = p.codec;
+                let pt = pt(&p.rtc, codec);
                 p.frame += 1;
                 let ts = (now - self.t0).as_millis() as u32 * 90;
                 for layer in 0..3 {
@@ -421,7 +528,8 @@ impl Sim {
                     let n = LAYER_PACKETS[layer];
                     for k in 0..n {
                         p.seq[layer] += 1;
-                        let payload = vp8(
+                        let payload = payload(
+                            codec,
                             (p.frame & 0x7fff) as u16,
                             keyframe,
                             k == 0,
