@@ -300,7 +300,12 @@ impl Call {
                 .ok()
                 .and_then(|s| s.as_string())
                 .unwrap_or_default();
-            ev(CallEvent::State(state.clone()));
+            // A dropped connection is being repaired (below): say so.
+            let shown = match state.as_str() {
+                "disconnected" | "failed" => "reconnecting",
+                other => other,
+            };
+            ev(CallEvent::State(shown.to_owned()));
             if state == "failed" || state == "disconnected" {
                 let (pc, sig) = (pc3.clone(), sig.clone());
                 let failed = state == "failed";

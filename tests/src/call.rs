@@ -51,7 +51,11 @@ async fn inbound(c: &Client) -> BTreeMap<String, Inbound> {
 /// Frames decoded per remote video track and packets received per remote
 /// microphone.
 pub async fn counters(c: &Client) -> BTreeMap<String, u64> {
-    inbound(c).await.into_iter().map(|(k, v)| (k, v.n)).collect()
+    inbound(c)
+        .await
+        .into_iter()
+        .map(|(k, v)| (k, v.n))
+        .collect()
 }
 
 /// The codec each remote track arrives in, e.g. `video/VP9`.

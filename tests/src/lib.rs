@@ -11,6 +11,8 @@
 //! - [`media_node`]: the media-node binary.
 //! - [`browser`]: Debian's Chromium under chromedriver, driven by fantoccini.
 //! - [`call`]: joining a call through the pages and reading `getStats()`.
+//! - [`relay`]: a UDP path between browsers and a media node that a test
+//!   cuts and restores (with new addresses, like a NAT rebinding).
 //!
 //! Everything listens on 127.0.0.1 only. Every server started here is stopped
 //! when its handle drops, also when a test panics.
@@ -21,6 +23,7 @@ pub mod call;
 pub mod media_node;
 pub mod paths;
 pub mod process;
+pub mod relay;
 pub mod room_client;
 pub mod worker;
 

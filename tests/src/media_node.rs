@@ -21,6 +21,8 @@ pub struct NodeOptions {
     pub token_public_key: String,
     /// Media UDP bind (`127.0.0.1:0` picks a port).
     pub udp_bind: String,
+    /// The media address to advertise instead of the bound one (a relay's).
+    pub public_addr: Option<String>,
     /// Where its log goes; `None` for this process's terminal.
     pub log: Option<PathBuf>,
 }
@@ -35,6 +37,11 @@ pub fn start(paths: &Paths, opts: &NodeOptions) -> anyhow::Result<Group> {
         .env("MEDIA_NODE_UDP_BIND", &opts.udp_bind)
         .env("MEDIA_NODE_TOKEN_PUBLIC_KEY", &opts.token_public_key)
         .env("MEDIA_NODE_HTTP_BIND", "127.0.0.1:0")
+        .envs(
+            opts.public_addr
+                .iter()
+                .map(|a| ("MEDIA_NODE_PUBLIC_ADDR", a)),
+        )
         .env("NO_COLOR", "1")
         .env(
             "RUST_LOG",

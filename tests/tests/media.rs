@@ -136,3 +136,97 @@ async fn three_participants_see_and_hear_each_other_and_a_host_mute_stops_a_came
     bb.close().await;
     bc.close().await;
 }
+
+/// The ICE username fragment of the page's current local description.
+async fn local_ufrag(c: &fantoccini::Client) -> String {
+    c.execute(
+        "const p = window.__openTelecon && window.__openTelecon.pc; \
+         const m = p && p.localDescription && /a=ice-ufrag:(\\S+)/.exec(p.localDescription.sdp); \
+         return m ? m[1] : null;",
+        vec![],
+    )
+    .await
+    .ok()
+    .and_then(|v| v.as_str().map(str::to_owned))
+    .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_network_drop_the_call_restarts_ice_and_media_returns_from_new_addresses() {
+    let setup = common::Setup::new();
+    let worker = setup.worker().await;
+    // Browsers reach the node only through a relay that the test cuts.
+    let node_udp: std::net::SocketAddr = format!("127.0.0.1:{}", e2e::relay::free_udp_port())
+        .parse()
+        .unwrap();
+    let relay = e2e::relay::Relay::start(node_udp).await.unwrap();
+    let _node = setup.node_at(
+        &worker,
+        "node-1",
+        &node_udp.to_string(),
+        Some(relay.addr.to_string()),
+    );
+
+    let (room, people) = common::room_with(&worker, &["Ada", "Bob"]).await;
+    let (a, b) = (format!("u-{}", people[0].1), format!("u-{}", people[1].1));
+    let url = worker.url().to_owned();
+    let ba = join(
+        &setup.paths,
+        &setup.dir.path().join("chrome-ada"),
+        "ada@example.org",
+        &url,
+        &room,
+    )
+    .await;
+    let bb = join(
+        &setup.paths,
+        &setup.dir.path().join("chrome-bob"),
+        "bob@example.org",
+        &url,
+        &room,
+    )
+    .await;
+    let from_bob = [format!("{b}/camera"), format!("{b}/microphone")];
+    let from_ada = [format!("{a}/camera"), format!("{a}/microphone")];
+    all_rising(&ba.client, "Ada", &from_bob).await;
+    all_rising(&bb.client, "Bob", &from_ada).await;
+    let before = relay.upstream_addrs();
+    // A path per browser candidate (Chromium gathers more than one here).
+    assert!(before.len() >= 2, "paths through the relay: {before:?}");
+    let ufrag = local_ufrag(&ba.client).await;
+
+    // The network goes away: nothing arrives, and each call notices.
+    relay.cut();
+    let cam = from_bob[0].clone();
+    e2e::eventually("Bob's video to stop reaching Ada", WAIT, || async {
+        let x = counters(&ba.client).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let y = counters(&ba.client).await;
+        (x.get(&cam) == y.get(&cam)).then_some(())
+    })
+    .await
+    .unwrap();
+    e2e::call::text_is(&ba.client, "#call-status", "reconnecting").await;
+    // A drop that lasts (over 3 s) makes the page restart ICE through the
+    // room while the media path is still down.
+    e2e::eventually("Ada's page to restart ICE", WAIT, || async {
+        (local_ufrag(&ba.client).await != ufrag).then_some(())
+    })
+    .await
+    .unwrap();
+
+    // It comes back, from new addresses: ICE restarts through the room and
+    // media flows both ways again.
+    relay.restore();
+    all_rising(&ba.client, "Ada after the drop", &from_bob).await;
+    all_rising(&bb.client, "Bob after the drop", &from_ada).await;
+    let after = relay.upstream_addrs();
+    assert!(
+        after.iter().all(|x| !before.contains(x)),
+        "the node saw new addresses: {before:?} -> {after:?}"
+    );
+    e2e::call::text_is(&ba.client, "#call-status", "connected").await;
+
+    ba.close().await;
+    bb.close().await;
+}

@@ -28,6 +28,7 @@ fn node_options(setup: &common::Setup, worker: &Worker, id: &str) -> NodeOptions
         node_secret: setup.secret.clone(),
         token_public_key: setup.token_public_key(),
         udp_bind: "127.0.0.1:0".into(),
+        public_addr: None,
         log: Some(setup.log(&format!("{id}.log"))),
     }
 }

@@ -50,6 +50,7 @@ pub fn run(port: u16) -> anyhow::Result<()> {
                 node_secret,
                 token_public_key,
                 udp_bind: "127.0.0.1:0".into(),
+                public_addr: None,
                 log: None,
             },
         )?;

@@ -65,7 +65,15 @@ pub fn run_one(name: &str, filter: &[String]) -> anyhow::Result<()> {
     let python = tools::ensure_aiortc(&root)?;
     build::all(&tools)?;
     run(build::cargo(&tools)
-        .args(["test", "-p", "e2e", "--test", name, "--", "--test-threads=2"])
+        .args([
+            "test",
+            "-p",
+            "e2e",
+            "--test",
+            name,
+            "--",
+            "--test-threads=2",
+        ])
         .args(filter)
         .env("OPENTELECON_AIORTC_PYTHON", &python)
         .env("RUST_BACKTRACE", "1"))

@@ -61,6 +61,17 @@ impl Setup {
     /// A media node for `worker`, registering as `id` in region `local`,
     /// its log in this setup's folder.
     pub fn node(&self, worker: &Worker, id: &str) -> e2e::process::Group {
+        self.node_at(worker, id, "127.0.0.1:0", None)
+    }
+
+    /// A node bound to `udp_bind`, advertising `public_addr` if given.
+    pub fn node_at(
+        &self,
+        worker: &Worker,
+        id: &str,
+        udp_bind: &str,
+        public_addr: Option<String>,
+    ) -> e2e::process::Group {
         e2e::media_node::start(
             &self.paths,
             &e2e::media_node::NodeOptions {
@@ -69,7 +80,8 @@ impl Setup {
                 worker_url: worker.url().into(),
                 node_secret: self.secret.clone(),
                 token_public_key: self.token_public_key(),
-                udp_bind: "127.0.0.1:0".into(),
+                udp_bind: udp_bind.into(),
+                public_addr,
                 log: Some(self.log(&format!("{id}.log"))),
             },
         )
