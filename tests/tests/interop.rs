@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use e2e::call::{all_rising, join};
+use e2e::call::all_rising;
 use protocol::media::{Source, TrackSource};
 use protocol::room::{ClientMessage, ServerMessage};
 use serde_json::{Value, json};
@@ -82,15 +82,7 @@ async fn an_aiortc_participant_and_chromium_exchange_video() {
         .unwrap();
 
     // Chromium joins the same room.
-    let url = worker.url().to_owned();
-    let browser = join(
-        &setup.paths,
-        &setup.dir.path().join("chrome-ada"),
-        "ada@example.org",
-        &url,
-        &room,
-    )
-    .await;
+    let browser = setup.in_call(&worker, &room, "ada", None).await;
 
     // Chromium decodes aiortc's VP8...
     all_rising(&browser.client, "Chromium", &[format!("u-{bot_id}/camera")]).await;

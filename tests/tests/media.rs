@@ -10,7 +10,7 @@ mod common;
 
 use std::time::Duration;
 
-use e2e::call::{WAIT, all_rising, click, codecs, counters, join, join_in};
+use e2e::call::{WAIT, all_rising, click, codecs, counters};
 use fantoccini::Locator;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -27,33 +27,9 @@ async fn three_participants_see_and_hear_each_other_and_a_host_mute_stops_a_came
         format!("u-{cy_id}"),
     );
 
-    let url = worker.url().to_owned();
-    let ba = join(
-        &setup.paths,
-        &setup.dir.path().join("chrome-ada"),
-        "ada@example.org",
-        &url,
-        &room,
-    )
-    .await;
-    let bb = join_in(
-        &setup.paths,
-        &setup.dir.path().join("chrome-bob"),
-        "bob@example.org",
-        &url,
-        &room,
-        Some("vp9"),
-    )
-    .await;
-    let bc = join_in(
-        &setup.paths,
-        &setup.dir.path().join("chrome-cy"),
-        "cy@example.org",
-        &url,
-        &room,
-        Some("h264"),
-    )
-    .await;
+    let ba = setup.in_call(&worker, &room, "ada", None).await;
+    let bb = setup.in_call(&worker, &room, "bob", Some("vp9")).await;
+    let bc = setup.in_call(&worker, &room, "cy", Some("h264")).await;
 
     let keys = |others: [&String; 2]| -> Vec<String> {
         others
@@ -169,23 +145,8 @@ async fn after_a_network_drop_the_call_restarts_ice_and_media_returns_from_new_a
 
     let (room, people) = common::room_with(&worker, &["Ada", "Bob"]).await;
     let (a, b) = (format!("u-{}", people[0].1), format!("u-{}", people[1].1));
-    let url = worker.url().to_owned();
-    let ba = join(
-        &setup.paths,
-        &setup.dir.path().join("chrome-ada"),
-        "ada@example.org",
-        &url,
-        &room,
-    )
-    .await;
-    let bb = join(
-        &setup.paths,
-        &setup.dir.path().join("chrome-bob"),
-        "bob@example.org",
-        &url,
-        &room,
-    )
-    .await;
+    let ba = setup.in_call(&worker, &room, "ada", None).await;
+    let bb = setup.in_call(&worker, &room, "bob", None).await;
     let from_bob = [format!("{b}/camera"), format!("{b}/microphone")];
     let from_ada = [format!("{a}/camera"), format!("{a}/microphone")];
     all_rising(&ba.client, "Ada", &from_bob).await;

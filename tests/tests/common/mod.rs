@@ -88,6 +88,27 @@ impl Setup {
         .unwrap()
     }
 
+    /// A browser logged in as `{name}@example.org` (lower case) in the call
+    /// of `room`, publishing video in `codec` where given.
+    pub async fn in_call(
+        &self,
+        worker: &Worker,
+        room: &str,
+        name: &str,
+        codec: Option<&str>,
+    ) -> e2e::browser::Browser {
+        let name = name.to_lowercase();
+        e2e::call::join_in(
+            &self.paths,
+            &self.dir.path().join(format!("chrome-{name}")),
+            &format!("{name}@example.org"),
+            worker.url(),
+            room,
+            codec,
+        )
+        .await
+    }
+
     pub async fn worker(&self) -> Worker {
         Worker::start(&self.paths, &self.worker_options("wrangler.log"))
             .await
