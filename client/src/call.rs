@@ -13,6 +13,7 @@ use std::rc::Rc;
 
 use crate::codec::VideoCodec;
 use protocol::ParticipantId;
+use protocol::channel;
 use protocol::media::{NodeMessage, PeerMessage, RemoteTrack, Source, TileView, TrackSource};
 use protocol::room::ClientMessage;
 use wasm_bindgen::prelude::*;
@@ -142,6 +143,14 @@ fn prefer_codecs(t: &web_sys::RtcRtpTransceiver, video: bool, codec: VideoCodec)
     }
 }
 
+/// Sends a message to the node, in parts when large.
+fn send(ch: &RtcDataChannel, msg: &PeerMessage) {
+    let text = serde_json::to_string(msg).unwrap_or_default();
+    for frame in channel::split(&text) {
+        let _ = ch.send_with_str(&frame);
+    }
+}
+
 async fn describe(pc: &RtcPeerConnection, kind: RtcSdpType, sdp: &str) -> Result<(), String> {
     let d = RtcSessionDescriptionInit::new(kind);
     d.set_sdp(sdp);
@@ -241,12 +250,21 @@ impl Call {
 
         // The node's renegotiations and speaker reports.
         let (map, ev, pc2, ch2) = (tracks.clone(), events.clone(), pc.clone(), channel.clone());
+        let mut inbox = channel::Reassembly::default();
         let on_message = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
             let Ok(e) = e.dyn_into::<MessageEvent>() else {
                 return;
             };
-            let Some(text) = e.data().as_string() else {
+            let Some(frame) = e.data().as_string() else {
                 return;
+            };
+            let text = match inbox.handle(&frame) {
+                Ok(Some(text)) => text,
+                Ok(None) => return,
+                Err(e) => {
+                    leptos::logging::warn!("node message refused: {e}");
+                    return;
+                }
             };
             match serde_json::from_str::<NodeMessage>(&text) {
                 Ok(NodeMessage::Offer { sdp, tracks }) => {
@@ -277,9 +295,7 @@ impl Call {
                         }
                         match local(&pc, pc.create_answer(), RtcSdpType::Answer).await {
                             Ok(sdp) => {
-                                let msg = serde_json::to_string(&PeerMessage::Answer { sdp })
-                                    .unwrap_or_default();
-                                let _ = ch.send_with_str(&msg);
+                                send(&ch, &PeerMessage::Answer { sdp });
                             }
                             Err(e) => leptos::logging::warn!("answer failed: {e}"),
                         }
@@ -435,8 +451,7 @@ impl Call {
         if self.channel.ready_state() != web_sys::RtcDataChannelState::Open {
             return;
         }
-        let msg = serde_json::to_string(&PeerMessage::View { tiles }).unwrap_or_default();
-        let _ = self.channel.send_with_str(&msg);
+        send(&self.channel, &PeerMessage::View { tiles });
     }
 }
 

@@ -530,3 +530,28 @@ fn the_answer_asks_for_opus_dtx() {
         .to_owned();
     assert!(opus.contains("usedtx=1"), "{}", s.last_answer);
 }
+
+#[test]
+fn a_room_of_64_publishers_negotiates_every_track_in_framed_offers() {
+    let mut s = Sim::new();
+    // Signaling only: the offers, not the media, are under test.
+    s.media = false;
+    let people: Vec<usize> = (0..64)
+        .map(|i| s.join(&format!("p{i}"), "r1", AV))
+        .collect();
+    s.run(Duration::from_secs(2));
+    for &p in &people {
+        assert_eq!(
+            s.peers[p].remote.len(),
+            126,
+            "peer {p} was offered every other track"
+        );
+    }
+    // Far over one data-channel message (and over aiortc's 64 KiB limit):
+    // it arrived in parts.
+    let largest = s.peers.iter().map(|p| p.largest_offer).max().unwrap_or(0);
+    assert!(
+        largest > 4 * protocol::channel::CHUNK_BYTES,
+        "largest offer {largest} bytes"
+    );
+}

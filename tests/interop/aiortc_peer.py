@@ -50,8 +50,18 @@ async def main():
     tracks = {}  # mid -> participant
     counts = {}
 
+    # The data channel's framing (protocol::channel): a large message comes
+    # as "+part"... then ".last"; a whole one is plain JSON.
+    partial = []
+
     @channel.on("message")
     def on_message(message):
+        if message[:1] in ("+", "."):
+            partial.append(message[1:])
+            if message[0] == "+":
+                return
+            message = "".join(partial)
+            partial.clear()
         msg = json.loads(message)
         if msg["type"] == "offer":
             for t in msg["tracks"]:

@@ -5,14 +5,13 @@
 //! building the `Rtc`, checking the offer against the grants) off the
 //! forwarding task; only a ready [`Accepted`] reaches the core.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use protocol::ParticipantId;
-use protocol::media::{
-    MAX_OFFER_SOURCES, MAX_SDP_BYTES, MediaClaims, NodeMessage, Source, TrackSource,
-};
+use protocol::channel::Reassembly;
+use protocol::media::{MAX_OFFER_SOURCES, MAX_SDP_BYTES, MediaClaims, Source, TrackSource};
 use str0m::bwe::Bitrate;
 use str0m::change::{SdpOffer, SdpPendingOffer};
 use str0m::channel::ChannelId;
@@ -326,8 +325,12 @@ pub struct Client {
     pub estimate: Option<Bitrate>,
     /// Tile heights on the browser's screen, by (participant, source).
     pub view: HashMap<(ParticipantId, Source), u32>,
-    /// Messages for the data channel that could not be sent yet.
-    pub outbox: Vec<NodeMessage>,
+    /// Frames for the data channel not written yet: the channel is not open,
+    /// or its send buffer was full. Written, in order, whenever the client
+    /// is polled.
+    pub outbox: VecDeque<String>,
+    /// Parts of a large message from the browser.
+    pub inbox: Reassembly,
 }
 
 impl Client {

@@ -32,6 +32,8 @@ use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
+use protocol::channel;
+use protocol::channel::Reassembly;
 use protocol::media::{
     ClientStats, GrantsUpdate, NodeMessage, NodeStats, PeerMessage, RemoteTrack, Source,
 };
@@ -303,7 +305,8 @@ impl Sfu {
             packets_out: 0,
             estimate: None,
             view: HashMap::new(),
-            outbox: Vec::new(),
+            outbox: VecDeque::new(),
+            inbox: Reassembly::default(),
         });
         self.by_ufrag.insert(ufrag, me);
         self.by_participant.insert((room.clone(), who), me);
@@ -544,6 +547,7 @@ impl Sfu {
             return;
         };
         let polled = catch_unwind(AssertUnwindSafe(|| {
+            flush(c);
             loop {
                 match c.rtc.poll_output() {
                     Ok(str0m::Output::Transmit(t)) => self.out.push_back(Output::Transmit(t)),
@@ -627,18 +631,25 @@ impl Sfu {
                 if let Some(c) = self.client_mut(r) {
                     c.channel = Some(id);
                     c.dirty = true;
-                    let pending = std::mem::take(&mut c.outbox);
-                    for m in pending {
-                        self.send(r, &m);
-                    }
                 }
                 self.dirty.push(r);
+                self.drain(r);
             }
             Event::ChannelData(d) => {
                 if d.binary {
                     return;
                 }
-                match serde_json::from_slice::<PeerMessage>(&d.data) {
+                let Some(c) = self.client_mut(r) else { return };
+                let frame = String::from_utf8_lossy(&d.data);
+                let text = match c.inbox.handle(&frame) {
+                    Ok(Some(text)) => text,
+                    Ok(None) => return,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "data channel frame refused");
+                        return;
+                    }
+                };
+                match serde_json::from_str::<PeerMessage>(&text) {
                     Ok(PeerMessage::Answer { sdp }) => self.handle_answer(now, r, &sdp),
                     Ok(PeerMessage::View { tiles }) => {
                         if let Some(c) = self.client_mut(r) {
@@ -841,20 +852,12 @@ impl Sfu {
         }
     }
 
-    /// Writes a message on a client's data channel (or keeps it until the
-    /// channel opens).
+    /// Queues a message for a client's data channel, in frames of at most
+    /// [`channel::CHUNK_BYTES`], and writes what fits now.
     fn send(&mut self, r: ClientRef, msg: &NodeMessage) {
         let Some(c) = self.client_mut(r) else { return };
-        let Some(id) = c.channel else {
-            c.outbox.push(msg.clone());
-            return;
-        };
-        let json = serde_json::to_vec(msg).unwrap_or_default();
-        if let Some(mut ch) = c.rtc.channel(id)
-            && let Err(e) = ch.write(false, &json)
-        {
-            tracing::debug!(error = %e, "data channel write failed");
-        }
+        let json = serde_json::to_string(msg).unwrap_or_default();
+        c.outbox.extend(channel::split(&json));
         self.drain(r);
     }
 
@@ -1284,5 +1287,23 @@ impl Sfu {
             participant: c.participant,
             reason,
         });
+    }
+}
+
+/// Writes a client's queued data-channel frames while its send buffer takes
+/// them; the rest wait for the next poll. A frame the channel refuses for
+/// good (closed) is dropped.
+fn flush(c: &mut Client) {
+    let Some(id) = c.channel else { return };
+    while let Some(frame) = c.outbox.front() {
+        let Some(mut ch) = c.rtc.channel(id) else {
+            return;
+        };
+        match ch.write(false, frame.as_bytes()) {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => tracing::debug!(error = %e, "data channel write failed"),
+        }
+        c.outbox.pop_front();
     }
 }

@@ -14,6 +14,7 @@ use durable_objects::media_token;
 use media_node::sfu::client::{self, Endpoint};
 use media_node::sfu::frame;
 use media_node::sfu::{Command, Limits, Output, Sfu};
+use protocol::channel;
 use protocol::media::{MediaClaims, NodeMessage, PeerMessage, Source, TileView, TrackSource};
 use protocol::{ParticipantId, RoomId};
 use str0m::change::SdpAnswer;
@@ -139,6 +140,9 @@ pub struct Peer {
     pub codec: Codec,
     pub speakers: Vec<ParticipantId>,
     pub offers: u64,
+    /// The largest offer message (bytes) the node sent on the data channel.
+    pub largest_offer: usize,
+    inbox: channel::Reassembly,
     frame: u64,
     seq: [u64; 4],
     /// Downlink capacity in bits per second (None: unlimited).
@@ -163,6 +167,8 @@ pub struct Sim {
     next_audio: Instant,
     /// Datagrams the node sent to addresses no peer has.
     pub misdelivered: u64,
+    /// Whether peers send media (off: only signaling, for large rooms).
+    pub media: bool,
     /// The node's answer to the last join.
     pub last_answer: String,
     pub dropped_by_cap: u64,
@@ -190,6 +196,7 @@ impl Sim {
             next_frame: t0,
             next_audio: t0,
             misdelivered: 0,
+            media: true,
             last_answer: String::new(),
             dropped_by_cap: 0,
         }
@@ -345,6 +352,8 @@ impl Sim {
             codec: codecs[0],
             speakers: vec![],
             offers: 0,
+            largest_offer: 0,
+            inbox: channel::Reassembly::default(),
             frame: 0,
             seq: [1000, 2000, 3000, 4000],
             downlink: None,
@@ -413,21 +422,29 @@ impl Sim {
             Event::Connected => p.connected = true,
             Event::ChannelOpen(id, _) => p.channel = Some(id),
             Event::ChannelData(d) => {
-                match serde_json::from_slice::<NodeMessage>(&d.data).unwrap() {
+                let frame = std::str::from_utf8(&d.data).unwrap();
+                let Some(text) = p.inbox.handle(frame).unwrap() else {
+                    return;
+                };
+                match serde_json::from_str::<NodeMessage>(&text).unwrap() {
                     NodeMessage::Offer { sdp, tracks } => {
                         p.offers += 1;
+                        p.largest_offer = p.largest_offer.max(text.len());
                         p.remote = tracks
                             .into_iter()
                             .map(|t| (t.mid, (t.participant, t.source)))
                             .collect();
                         let offer = str0m::change::SdpOffer::from_sdp_string(&sdp).unwrap();
                         let answer = p.rtc.sdp_api().accept_offer(offer).unwrap();
-                        let msg = serde_json::to_vec(&PeerMessage::Answer {
+                        let msg = serde_json::to_string(&PeerMessage::Answer {
                             sdp: answer.to_sdp_string(),
                         })
                         .unwrap();
                         let id = p.channel.unwrap();
-                        p.rtc.channel(id).unwrap().write(false, &msg).unwrap();
+                        for frame in channel::split(&msg) {
+                            let mut ch = p.rtc.channel(id).unwrap();
+                            assert!(ch.write(false, frame.as_bytes()).unwrap(), "buffer full");
+                        }
                     }
                     NodeMessage::Speakers { ids } => p.speakers = ids,
                 }
@@ -480,6 +497,9 @@ impl Sim {
     /// Sends one frame per layer (every 33 ms) and one Opus packet (every
     /// 20 ms) from every publishing peer.
     fn publish(&mut self) {
+        if !self.media {
+            return;
+        }
         let now = self.now;
         if now >= self.next_audio {
             self.next_audio += Duration::from_millis(20);
@@ -556,7 +576,11 @@ impl Sim {
     pub fn run(&mut self, d: Duration) {
         let end = self.now + d;
         loop {
-            let mut next = end.min(self.next_frame).min(self.next_audio);
+            let mut next = if self.media {
+                end.min(self.next_frame).min(self.next_audio)
+            } else {
+                end
+            };
             if let Some(t) = self.sfu.poll_timeout() {
                 next = next.min(t);
             }
