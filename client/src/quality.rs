@@ -14,6 +14,13 @@ pub struct Sample {
     pub frames_decoded: u64,
 }
 
+/// Whether a video track decoded frames between two samples: a shared
+/// screen whose owner is not sharing sends nothing, and its tile stays out
+/// of sight until it does.
+pub fn flowing(before: &Sample, now: &Sample) -> bool {
+    now.frames_decoded > before.frames_decoded
+}
+
 /// What a tile shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Quality {
@@ -73,6 +80,12 @@ mod tests {
             packets_lost: lost,
             frames_decoded: frames,
         }
+    }
+
+    #[test]
+    fn a_track_flows_while_frames_are_decoded() {
+        assert!(flowing(&s(0.0, 10, 0, 5), &s(2000.0, 70, 0, 60)));
+        assert!(!flowing(&s(0.0, 10, 0, 60), &s(2000.0, 12, 0, 60)));
     }
 
     #[test]

@@ -240,8 +240,9 @@ pub enum PeerMessage {
         /// The SDP answer.
         sdp: String,
     },
-    /// The tiles on screen, which drive layer choice; tracks not listed are
-    /// shown at a default size.
+    /// The tiles on screen, which drive layer choice. Video tracks not
+    /// listed are not sent; before the first report every track is sent at
+    /// a default size.
     View {
         /// The tiles.
         tiles: Vec<TileView>,

@@ -42,9 +42,12 @@ impl Paths {
         self.root.join("dist")
     }
 
-    /// The release build of the media node.
+    /// The release build of the media node (static, musl).
     pub fn media_node(&self) -> PathBuf {
-        self.root.join("target/release/media-node")
+        self.root
+            .join("target")
+            .join(musl_target())
+            .join("release/media-node")
     }
 
     /// Debian's Chromium.
@@ -76,4 +79,10 @@ impl Paths {
         }
         Ok(())
     }
+}
+
+/// The musl target of this machine's architecture, which the media node is
+/// built for: one static binary, no shared libraries to match on a host.
+pub fn musl_target() -> String {
+    format!("{}-unknown-linux-musl", std::env::consts::ARCH)
 }

@@ -102,15 +102,36 @@ async fn three_participants_see_and_hear_each_other_and_a_host_mute_stops_a_came
     )
     .await;
 
+    // Until Cy shares, Ada sees no (black) screen tile for Cy.
+    let screen_tile = format!("#tile-{c}-screen");
+    assert!(!shown(&ba.client, &screen_tile).await, "no screen tile yet");
+
     // Cy shares a screen (Chromium's fake capture): it reaches the others as
-    // a track of its own.
+    // a track of its own, and its tile appears.
     click(&bc.client, "#call-screen").await;
     all_rising(&ba.client, "Ada, Cy's screen", &[format!("{c}/screen")]).await;
     all_rising(&bb.client, "Bob, Cy's screen", &[format!("{c}/screen")]).await;
+    e2e::eventually("Cy's screen tile to appear at Ada", WAIT, || async {
+        shown(&ba.client, &screen_tile).await.then_some(())
+    })
+    .await
+    .unwrap();
 
     ba.close().await;
     bb.close().await;
     bc.close().await;
+}
+
+/// Whether the element `css` exists and is displayed.
+async fn shown(c: &fantoccini::Client, css: &str) -> bool {
+    c.execute(
+        "const e = document.querySelector(arguments[0]); return !!e && e.offsetParent !== null;",
+        vec![css.into()],
+    )
+    .await
+    .ok()
+    .and_then(|v| v.as_bool())
+    .unwrap_or(false)
 }
 
 /// The ICE username fragment of the page's current local description.

@@ -148,9 +148,17 @@ pub fn client(tools: &Tools) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `target/release/media-node`.
+/// The media node as one static binary (musl), where
+/// [`e2e::paths::Paths::media_node`] finds it.
 pub fn media_node(tools: &Tools) -> anyhow::Result<()> {
-    run(cargo(tools).args(["build", "--release", "-p", "media-node"]))
+    run(cargo(tools).args([
+        "build",
+        "--release",
+        "-p",
+        "media-node",
+        "--target",
+        &e2e::paths::musl_target(),
+    ]))
 }
 
 /// Everything `dev` and the end-to-end tests run.

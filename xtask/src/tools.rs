@@ -72,7 +72,8 @@ fn cargo_install(krate: &str, version: &str, bin: &str) -> anyhow::Result<PathBu
     Ok(path)
 }
 
-fn ensure_wasm_target() -> anyhow::Result<()> {
+/// Adds a Rust target through rustup when it is missing.
+fn ensure_target(target: &str) -> anyhow::Result<()> {
     let out = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output();
@@ -80,13 +81,13 @@ fn ensure_wasm_target() -> anyhow::Result<()> {
         Ok(o)
             if String::from_utf8_lossy(&o.stdout)
                 .lines()
-                .any(|l| l == "wasm32-unknown-unknown") =>
+                .any(|l| l == target) =>
         {
             Ok(())
         }
-        Ok(_) => run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"])),
+        Ok(_) => run(Command::new("rustup").args(["target", "add", target])),
         Err(_) => anyhow::bail!(
-            "rustup was not found; install Rust with rustup, then run: rustup target add wasm32-unknown-unknown"
+            "rustup was not found; install Rust with rustup, then run: rustup target add {target}"
         ),
     }
 }
@@ -133,14 +134,34 @@ fn ensure_node(root: &Path) -> anyhow::Result<()> {
 /// Installs Chromium and chromedriver from Debian's packages when missing and
 /// running as root; otherwise names the command to run.
 pub fn ensure_browser() -> anyhow::Result<()> {
-    let missing: Vec<&str> = [
-        ("chromium", "/usr/bin/chromium"),
-        ("chromium-driver", "/usr/bin/chromedriver"),
-    ]
-    .into_iter()
-    .filter(|(_, path)| !Path::new(path).exists())
-    .map(|(pkg, _)| pkg)
-    .collect();
+    ensure_packages(
+        "the browser tests need Debian's Chromium",
+        &[
+            ("chromium", "/usr/bin/chromium"),
+            ("chromium-driver", "/usr/bin/chromedriver"),
+        ],
+    )
+}
+
+/// The media node is one static binary, built for musl: the target, and
+/// `musl-gcc` for the C parts of its TLS and DTLS library (aws-lc).
+pub fn ensure_musl() -> anyhow::Result<()> {
+    ensure_target(&e2e::paths::musl_target())?;
+    ensure_packages(
+        "the static media-node build needs musl's C compiler",
+        &[("musl-tools", "/usr/bin/musl-gcc")],
+    )
+}
+
+/// Installs Debian packages (`package`, a file it provides) that are missing,
+/// when running as root with apt; otherwise stops with the command to run.
+fn ensure_packages(why: &str, packages: &[(&str, &str)]) -> anyhow::Result<()> {
+    let missing: Vec<&str> = packages
+        .iter()
+        .copied()
+        .filter(|(_, path)| !Path::new(path).exists())
+        .map(|(pkg, _)| pkg)
+        .collect();
     if missing.is_empty() {
         return Ok(());
     }
@@ -152,7 +173,7 @@ pub fn ensure_browser() -> anyhow::Result<()> {
     let has_apt = Path::new("/usr/bin/apt-get").exists();
     if !(is_root && has_apt) {
         anyhow::bail!(
-            "the browser tests need Debian's Chromium; run:\n  sudo apt-get update && sudo apt-get install -y {}",
+            "{why}; run:\n  sudo apt-get update && sudo apt-get install -y {}",
             missing.join(" ")
         );
     }
@@ -201,7 +222,8 @@ pub fn ensure_aiortc(root: &Path) -> anyhow::Result<PathBuf> {
 impl Tools {
     /// Finds or installs everything the build needs.
     pub fn ensure(root: &Path) -> anyhow::Result<Self> {
-        ensure_wasm_target()?;
+        ensure_target("wasm32-unknown-unknown")?;
+        ensure_musl()?;
         ensure_node(root)?;
         let wasm_bindgen = cargo_install(
             "wasm-bindgen-cli",

@@ -2,7 +2,7 @@
 //! microphone, camera and screen controls. The connection itself lives in
 //! [`crate::call`]; this file renders what it reports.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ use web_sys::{MediaStream, MediaStreamTrack};
 
 use crate::call::{Call, CallEvent};
 use crate::chat::RoomView;
-use crate::quality::{Quality, Sample, grade};
+use crate::quality::{Quality, Sample, flowing, grade};
 
 /// Room-socket messages meant for the call (answers and media refusals),
 /// and whether an offer awaits its answer (a refusal of it can carry any
@@ -190,6 +190,9 @@ pub fn CallPanel(
     let quality = RwSignal::new(BTreeMap::<String, Quality>::new());
     let samples = StoredValue::new_local(HashMap::<String, (bool, Sample)>::new());
     let tick = StoredValue::new(0u32);
+    // Shared screens decoding frames now (`participant/screen`); the others
+    // are not being shared and their tiles stay hidden.
+    let live_screens = RwSignal::new(BTreeSet::<String>::new());
     let choice = use_context::<DeviceChoice>();
 
     // Answers and refusals arriving on the room socket.
@@ -359,11 +362,20 @@ pub fn CallPanel(
                 if t.source == Source::Microphone {
                     continue;
                 }
+                // A screen tile stays hidden until its frames flow; it asks
+                // for a nominal size meanwhile, or they never would.
+                let key = format!("{}/{}", t.participant, t.source.as_str());
+                let idle = t.source == Source::Screen
+                    && !live_screens.with_untracked(|l| l.contains(&key));
                 let id = format!("tile-{}-{}", t.participant, t.source.as_str());
-                let (w, h) = document
-                    .get_element_by_id(&id)
-                    .map(|e| e.get_bounding_client_rect())
-                    .map_or((0.0, 0.0), |r| (r.width(), r.height()));
+                let (w, h) = if idle {
+                    (640.0, 360.0)
+                } else {
+                    document
+                        .get_element_by_id(&id)
+                        .map(|e| e.get_bounding_client_rect())
+                        .map_or((0.0, 0.0), |r| (r.width(), r.height()))
+                };
                 views.push(TileView {
                     participant: t.participant,
                     source: t.source,
@@ -391,8 +403,18 @@ pub fn CallPanel(
                             })
                             .collect()
                     });
+                    let live: BTreeSet<String> = samples.with_value(|before| {
+                        now.iter()
+                            .filter(|(k, _)| k.ends_with("/screen"))
+                            .filter(|(k, (_, s))| {
+                                before.get(*k).is_some_and(|(_, b)| flowing(b, s))
+                            })
+                            .map(|(k, _)| k.clone())
+                            .collect()
+                    });
                     samples.set_value(now);
                     quality.set(graded);
+                    live_screens.set(live);
                 });
             }
         },
@@ -451,8 +473,11 @@ pub fn CallPanel(
                             _ => p.camera_muted,
                         });
                         let key = format!("{}/{}", t.participant, t.source.as_str());
+                        let is_screen = t.source == Source::Screen;
+                        let k = key.clone();
+                        let idle = Signal::derive(move || is_screen && !live_screens.with(|l| l.contains(&k)));
                         let q = Signal::derive(move || quality.with(|q| q.get(&key).copied()));
-                        view! { <RemoteTile tile=t.clone() name=name speaking=Signal::derive(speaking) quality=q
+                        view! { <RemoteTile tile=t.clone() name=name speaking=Signal::derive(speaking) quality=q idle=idle
                             mic_muted=Signal::derive({ let m = muted.clone(); move || m(Source::Microphone) })
                             camera_muted=Signal::derive(move || muted(Source::Camera))/> }
                     }
@@ -470,6 +495,8 @@ fn RemoteTile(
     mic_muted: Signal<bool>,
     camera_muted: Signal<bool>,
     quality: Signal<Option<Quality>>,
+    /// Nothing to show (a screen not being shared): the tile is hidden.
+    idle: Signal<bool>,
 ) -> impl IntoView {
     let video = NodeRef::<Video>::new();
     let stream = tile.stream.clone();
@@ -490,7 +517,7 @@ fn RemoteTile(
     }
     let id = format!("tile-{}-{}", tile.participant, tile.source.as_str());
     view! {
-        <figure id=id class="tile" class:speaking=move || speaking.get()
+        <figure id=id class="tile" class:speaking=move || speaking.get() class:idle=move || idle.get()
             data-participant=tile.participant.to_string() data-source=tile.source.as_str()>
             <video node_ref=video autoplay=true muted=true playsinline=true></video>
             <figcaption>
