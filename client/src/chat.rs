@@ -52,6 +52,8 @@ pub struct RoomView {
     pub last_error: Option<String>,
     /// Whether older messages remain to page in.
     pub more_history: bool,
+    /// The whiteboards.
+    pub boards: crate::whiteboard::Whiteboards,
 }
 
 impl RoomView {
@@ -150,9 +152,11 @@ impl RoomView {
                 participants,
                 history,
                 room,
+                boards,
                 ..
             } => {
                 self.standing = Standing::In;
+                self.boards.welcome(boards);
                 self.participants = participants
                     .into_iter()
                     .map(|p| (p.id.clone(), p))
@@ -166,6 +170,12 @@ impl RoomView {
                 }
             }
             ServerMessage::Waiting => self.standing = Standing::Waiting,
+            ServerMessage::Board { seq, change, .. } => self.boards.handle_change(seq, change),
+            ServerMessage::BoardState {
+                board,
+                seq,
+                strokes,
+            } => self.boards.handle_state(board, seq, strokes),
             ServerMessage::Joined { participant } | ServerMessage::Updated { participant } => {
                 if self.me.as_ref().is_some_and(|me| me.id == participant.id) {
                     self.me = Some(participant.clone());
@@ -267,6 +277,7 @@ mod tests {
                 locked: false,
                 lobby: false,
             },
+            boards: Default::default(),
         });
         v
     }
@@ -323,6 +334,7 @@ mod tests {
                 locked: true,
                 lobby: false,
             },
+            boards: Default::default(),
         });
         assert_eq!(
             v.messages.keys().copied().collect::<Vec<_>>(),
@@ -344,6 +356,7 @@ mod tests {
                 locked: false,
                 lobby: false,
             },
+            boards: Default::default(),
         });
         assert!(matches!(v.standing, Standing::Out(ref why) if why.contains("reload")));
     }

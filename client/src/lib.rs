@@ -5,6 +5,7 @@
 //!   natively.
 //! - [`codec`]: the video codec one publishes in and what to offer for it;
 //!   pure.
+//! - [`whiteboard`]: the boards and the strokes on screen; pure.
 //! - [`quality`]: connection quality of a received track from two stats
 //!   samples; pure.
 //! - `api` (wasm32): the worker's JSON API over `fetch`.
@@ -17,6 +18,7 @@
 pub mod chat;
 pub mod codec;
 pub mod quality;
+pub mod whiteboard;
 
 #[cfg(target_arch = "wasm32")]
 mod api;

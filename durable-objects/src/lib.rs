@@ -5,10 +5,12 @@
 //!   (`handle_*`) with the current time and drains outputs (`poll_output`).
 //!   It never touches a socket, storage or the clock, so it is built and
 //!   tested natively.
-//! - [`limit`]: the per-connection message rate limit.
+//! - [`board`]: the whiteboards, a pure state machine the room feeds.
+//! - [`limit`]: the per-participant message rate limits.
 //! - [`media_token`]: minting the media tokens media nodes trust (the worker
 //!   re-exports it).
 //! - [`placement`]: node health and choosing a media node for a room.
+//! - `board_sql` (wasm32 only): the boards' SQLite tables.
 //! - `media_link` (wasm32 only): placing the room on a media node and
 //!   calling its control API.
 //! - `shell` (wasm32 only): the workerd adapter. It accepts hibernating
@@ -18,11 +20,14 @@
 //! Invariant: media never passes through here; the room stores only state.
 #![deny(missing_docs)]
 
+pub mod board;
 pub mod limit;
 pub mod media_token;
 pub mod placement;
 pub mod room;
 
+#[cfg(target_arch = "wasm32")]
+mod board_sql;
 #[cfg(target_arch = "wasm32")]
 mod media_link;
 #[cfg(target_arch = "wasm32")]

@@ -22,7 +22,9 @@ use protocol::room::{
 use protocol::{ParticipantId, RoomId};
 use serde::{Deserialize, Serialize};
 
+use crate::board::{BoardStore, Boards, Effect, Rights};
 use crate::limit::TokenBucket;
+use protocol::board;
 
 /// How long a participant whose last socket closed stays in the room, so a
 /// reconnect resumes them without a leave and a join.
@@ -45,9 +47,15 @@ pub enum Frame<'a> {
     Binary(usize),
 }
 
-/// Storage of chat messages and of the room's state; the Durable Object's
-/// SQLite in production, a vector in tests.
+/// Storage of chat messages, boards and the room's state; the Durable
+/// Object's SQLite in production, vectors and maps in tests.
 pub trait Store {
+    /// Where the whiteboards are kept.
+    type Boards: BoardStore;
+    /// The whiteboards' storage.
+    fn boards(&mut self) -> &mut Self::Boards;
+    /// The whiteboards' storage, to read.
+    fn boards_ref(&self) -> &Self::Boards;
     /// Stores a new message.
     fn append(&mut self, message: &ChatMessage) -> Result<(), StoreError>;
     /// Replaces a message (edit, delete).
@@ -201,6 +209,9 @@ struct Member {
     conns: BTreeSet<ConnId>,
     /// The message rate limit, per participant (all their sockets share it).
     bucket: TokenBucket,
+    /// The separate, faster limit for whiteboard operations (a stroke
+    /// streams about one message per frame).
+    board_bucket: TokenBucket,
     /// Messages refused for rate in a row; a successful one resets it.
     strikes: u32,
 }
@@ -212,6 +223,7 @@ impl Member {
             presence,
             conns: BTreeSet::new(),
             bucket: TokenBucket::new(now_ms),
+            board_bucket: TokenBucket::with_rate(board::OPS_BURST, board::OPS_PER_SECOND, now_ms),
             strikes: 0,
         }
     }
@@ -247,6 +259,8 @@ pub struct Room {
     next_seq: u64,
     /// Revision the next new, edited or deleted message gets.
     next_rev: u64,
+    /// The whiteboards, read from storage when first needed.
+    boards: Option<Boards>,
     outputs: VecDeque<Output>,
 }
 
@@ -321,6 +335,7 @@ impl Room {
             now_ms,
             next_seq: last.seq + 1,
             next_rev: last.rev + 1,
+            boards: None,
             outputs: VecDeque::new(),
         };
         for m in snapshot.members {
@@ -561,6 +576,12 @@ impl Room {
         let _ = store.save(&self.snapshot());
     }
 
+    /// The boards, loaded from `store` on first use.
+    fn boards(&mut self, store: &impl Store) -> &mut Boards {
+        self.boards
+            .get_or_insert_with(|| Boards::load(store.boards_ref()))
+    }
+
     fn welcome(
         &mut self,
         conns: Vec<ConnId>,
@@ -575,12 +596,14 @@ impl Room {
             Some(after) => store.after(id, after, MAX_REPLAY),
             None => store.before(id, u64::MAX, HISTORY_PAGE),
         };
+        let boards = self.boards(store).state();
         let welcome = ServerMessage::Welcome {
             protocol: PROTOCOL_VERSION,
             you: you.clone(),
             participants: self.participants(),
             history,
             room: self.room_state(),
+            boards,
         };
         self.send(conns, welcome);
         if you.role == RoomRole::Host {
@@ -794,10 +817,19 @@ impl Room {
         let Some(who) = self.conns.get(&conn).map(|c| c.who.clone()) else {
             return;
         };
+        let decoded = match frame {
+            Frame::Text(text) => Some(ClientMessage::decode(text)),
+            Frame::Binary(_) => None,
+        };
         let Some(member) = self.members.get_mut(&who) else {
             return;
         };
-        if member.bucket.take(now_ms) {
+        // Whiteboard operations have their own, faster budget.
+        let bucket = match decoded {
+            Some(Ok(ClientMessage::Board(_))) => &mut member.board_bucket,
+            _ => &mut member.bucket,
+        };
+        if bucket.take(now_ms) {
             member.strikes = 0;
         } else {
             member.strikes += 1;
@@ -809,7 +841,7 @@ impl Room {
                 refuse(ErrorCode::RateLimited, "too many messages; slow down"),
             );
         }
-        let Frame::Text(text) = frame else {
+        let Some(decoded) = decoded else {
             return self.send(
                 vec![conn],
                 refuse(
@@ -818,7 +850,7 @@ impl Room {
                 ),
             );
         };
-        let msg = match ClientMessage::decode(text) {
+        let msg = match decoded {
             Ok(msg) => msg,
             Err(e) => {
                 return self.send(vec![conn], refuse(ErrorCode::Malformed, e.to_string()));
@@ -857,6 +889,36 @@ impl Room {
             access::check(grants, p).map_err(|d| refuse(ErrorCode::Forbidden, d.to_string()))
         };
         match msg {
+            ClientMessage::Board(op) => {
+                let rights = Rights {
+                    draw: access::check(grants, Permission::Draw).is_ok(),
+                    manage: access::check(grants, Permission::ManageBoards).is_ok(),
+                };
+                let effects = self
+                    .boards(store)
+                    .apply(who, rights, op, store.boards())
+                    .map_err(|r| refuse(r.0, r.1))?;
+                for e in effects {
+                    match e {
+                        Effect::Change { seq, change } => {
+                            let everyone = self.present_conns();
+                            let by = who.clone();
+                            self.send(everyone, ServerMessage::Board { seq, by, change });
+                        }
+                        Effect::State { board, strokes } => {
+                            let seq = self.boards(store).state().seq;
+                            self.send(
+                                vec![conn],
+                                ServerMessage::BoardState {
+                                    board,
+                                    seq,
+                                    strokes,
+                                },
+                            );
+                        }
+                    }
+                }
+            }
             ClientMessage::Say { text, to } => {
                 need(Permission::Chat)?;
                 let text = checked_text(text)?;

@@ -14,6 +14,7 @@ use worker::{
     State, WebSocket, WebSocketIncomingMessage, WebSocketPair, durable_object, js_sys,
 };
 
+use crate::board_sql::SqlBoards;
 use crate::room::{self, ConnId, Frame, Output, Snapshot, StoreError};
 
 /// What each socket carries through hibernation.
@@ -66,8 +67,9 @@ struct LastRow {
     rev: i64,
 }
 
-/// The room's SQLite as the core's [`room::Store`].
-struct SqlStore(SqlStorage);
+/// The room's SQLite as the core's [`room::Store`] (the whiteboards' tables
+/// through [`SqlBoards`]).
+struct SqlStore(SqlStorage, SqlBoards);
 
 const COLUMNS: &str = "seq, from_id, from_name, to_id, text, at_ms, edited_ms, deleted, rev";
 const VISIBLE: &str = "(to_id IS NULL OR from_id = ?1 OR to_id = ?1)";
@@ -109,6 +111,13 @@ impl SqlStore {
 }
 
 impl room::Store for SqlStore {
+    type Boards = SqlBoards;
+    fn boards(&mut self) -> &mut SqlBoards {
+        &mut self.1
+    }
+    fn boards_ref(&self) -> &SqlBoards {
+        &self.1
+    }
     fn append(&mut self, m: &ChatMessage) -> std::result::Result<(), StoreError> {
         self.write(
             &format!("INSERT INTO messages ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
@@ -217,6 +226,7 @@ fn open(state: &State) -> Result<(room::Room, Option<String>, u64)> {
         "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         None,
     )?;
+    crate::board_sql::create_tables(&sql)?;
     // Rooms created before revisions existed get the column; the error for a
     // column that is already there is the expected case.
     let _ = sql.exec(
@@ -265,7 +275,8 @@ impl Room {
     }
 
     fn store(&self) -> SqlStore {
-        SqlStore(self.state.storage().sql())
+        let sql = self.state.storage().sql();
+        SqlStore(sql.clone(), SqlBoards(sql))
     }
 
     /// Runs `f` on the core with storage, then carries out every output.

@@ -9,16 +9,20 @@ use durable_objects::room::{
 };
 use protocol::ParticipantId;
 use protocol::access::RoomRole;
+use protocol::board::{BoardChange, BoardId, BoardOp, Color, DrawPolicy, Point, Shape};
 use protocol::media::{MediaClaims, Source, TrackSource};
 use protocol::room::{
     ChatMessage, ClientMessage, ErrorCode, Identity, MAX_FRAME_BYTES, ServerMessage, Track,
     close_code,
 };
 
+mod memory;
+
 #[derive(Default)]
 struct Memory {
     messages: Vec<ChatMessage>,
     snapshot: Option<Snapshot>,
+    boards: memory::MemoryBoards,
 }
 
 fn visible(m: &ChatMessage, viewer: &ParticipantId) -> bool {
@@ -26,6 +30,13 @@ fn visible(m: &ChatMessage, viewer: &ParticipantId) -> bool {
 }
 
 impl Store for Memory {
+    type Boards = memory::MemoryBoards;
+    fn boards(&mut self) -> &mut memory::MemoryBoards {
+        &mut self.boards
+    }
+    fn boards_ref(&self) -> &memory::MemoryBoards {
+        &self.boards
+    }
     fn append(&mut self, message: &ChatMessage) -> Result<(), StoreError> {
         self.messages.push(message.clone());
         Ok(())
@@ -1077,4 +1088,201 @@ fn removal_and_the_end_of_the_meeting_cut_media() {
     assert!(s.side_effects.contains(&Output::MediaRemove(pid("u-p"))));
     s.send(host, ClientMessage::End);
     assert!(s.side_effects.contains(&Output::MediaClose));
+}
+
+fn board(op: BoardOp) -> ClientMessage {
+    ClientMessage::Board(op)
+}
+
+fn board_changes(msgs: &[ServerMessage]) -> Vec<(u64, BoardChange)> {
+    msgs.iter()
+        .filter_map(|m| match m {
+            ServerMessage::Board { seq, change, .. } => Some((*seq, change.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn pen(board: BoardId, n: u32, points: Vec<Point>) -> BoardOp {
+    BoardOp::Begin {
+        board,
+        n,
+        shape: Shape::Pen,
+        color: Color(0xff0000),
+        width: 4,
+        points,
+        text: None,
+    }
+}
+
+#[test]
+fn whiteboard_changes_reach_everyone_in_order_and_roles_decide_who_draws() {
+    let mut s = Sim::new();
+    let host = s.connect("u-host", RoomRole::Host);
+    let p = s.connect("u-p", RoomRole::Participant);
+    let a = s.connect("u-att", RoomRole::Attendee);
+    s.take(host);
+    s.take(p);
+    s.take(a);
+    s.send(
+        host,
+        board(BoardOp::Create {
+            name: "Plan".into(),
+        }),
+    );
+    let b = BoardId(0);
+    s.send(p, board(pen(b, 1, vec![Point(10, 10)])));
+    s.send(
+        p,
+        board(BoardOp::Extend {
+            board: b,
+            n: 1,
+            points: vec![Point(20, 20)],
+        }),
+    );
+    // Everyone, attendees too, sees the same changes in the same order.
+    let seen: Vec<Vec<(u64, BoardChange)>> = [host, p, a].map(|c| board_changes(&s.take(c))).into();
+    assert_eq!(seen[0].len(), 3);
+    assert!(seen.iter().all(|x| x == &seen[0]));
+    assert_eq!(
+        seen[0].iter().map(|(q, _)| *q).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+
+    // An attendee may look but not draw; a participant may not clear.
+    s.send(a, board(pen(b, 1, vec![Point(0, 0)])));
+    assert_eq!(s.error(a), ErrorCode::Forbidden);
+    s.send(p, board(BoardOp::Clear { board: b }));
+    assert_eq!(s.error(p), ErrorCode::Forbidden);
+    // The host lets only chosen people draw.
+    s.send(
+        host,
+        board(BoardOp::Policy {
+            policy: DrawPolicy::Chosen { ids: vec![] },
+        }),
+    );
+    s.take(p);
+    s.send(p, board(pen(b, 2, vec![Point(0, 0)])));
+    assert_eq!(s.error(p), ErrorCode::Forbidden);
+
+    // A late joiner learns the boards, then asks for one board's strokes.
+    let late = s.connect("u-late", RoomRole::Participant);
+    let msgs = s.take(late);
+    let boards = msgs
+        .iter()
+        .find_map(|m| match m {
+            ServerMessage::Welcome { boards, .. } => Some(boards.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(boards.boards.len(), 1);
+    assert_eq!(boards.seq, 4);
+    assert_eq!(boards.policy, DrawPolicy::Chosen { ids: vec![] });
+    s.send(late, board(BoardOp::Open { board: b }));
+    match s.take(late).as_slice() {
+        [ServerMessage::BoardState { seq, strokes, .. }] => {
+            assert_eq!(*seq, 4);
+            assert_eq!(strokes[0].points, [Point(10, 10), Point(20, 20)]);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn whiteboard_floods_and_bad_operations_are_refused_and_chat_goes_on() {
+    let mut s = Sim::new();
+    let host = s.connect("u-host", RoomRole::Host);
+    s.send(host, board(BoardOp::Create { name: "b".into() }));
+    s.take(host);
+    // A stroke streams a message per frame: 60 a second are fine...
+    s.send(host, board(pen(BoardId(0), 1, vec![Point(0, 0)])));
+    for i in 0..60 {
+        s.now += 16;
+        s.send(
+            host,
+            board(BoardOp::Extend {
+                board: BoardId(0),
+                n: 1,
+                points: vec![Point(i, i)],
+            }),
+        );
+    }
+    let msgs = s.take(host);
+    assert!(
+        msgs.iter()
+            .all(|m| matches!(m, ServerMessage::Board { .. })),
+        "{msgs:?}"
+    );
+    // ...a burst of 200 at once is cut off, and chat has its own budget.
+    for i in 0..200 {
+        s.send(
+            host,
+            board(BoardOp::Extend {
+                board: BoardId(0),
+                n: 1,
+                points: vec![Point(i, 0)],
+            }),
+        );
+    }
+    let limited = s
+        .take(host)
+        .iter()
+        .filter(|m| {
+            matches!(
+                m,
+                ServerMessage::Error {
+                    code: ErrorCode::RateLimited,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert!((50..100).contains(&limited), "{limited}");
+    s.send(host, say("still here"));
+    assert_eq!(s.chats(host).len(), 1);
+    // Malformed board messages are errors, and change nothing.
+    s.now += 10_000;
+    for bad in [
+        r#"{"type":"board","op":"begin","board":0}"#,
+        r#"{"type":"board","op":"explode","board":0}"#,
+        r#"{"type":"board","op":"extend","board":0,"n":1,"points":[["a",1]]}"#,
+    ] {
+        s.room
+            .handle_frame(host, Frame::Text(bad), s.now, &mut s.store);
+        s.drain();
+        assert_eq!(s.error(host), ErrorCode::Malformed, "{bad}");
+    }
+}
+
+#[test]
+fn whiteboards_survive_a_restore_from_storage() {
+    let mut s = Sim::new();
+    let host = s.connect("u-host", RoomRole::Host);
+    s.send(host, board(BoardOp::Create { name: "one".into() }));
+    s.send(host, board(BoardOp::Create { name: "two".into() }));
+    s.send(
+        host,
+        board(pen(BoardId(1), 1, vec![Point(1, 2), Point(3, 4)])),
+    );
+    s.send(
+        host,
+        board(BoardOp::End {
+            board: BoardId(1),
+            n: 1,
+        }),
+    );
+    let snapshot = s.store.snapshot.clone().unwrap();
+    let last = durable_objects::room::Last { seq: 0, rev: 0 };
+    s.room = Room::restore(snapshot, last, &[(host, pid("u-host"))], s.now);
+    s.inbox.clear();
+    s.send(host, board(BoardOp::Open { board: BoardId(1) }));
+    match s.take(host).as_slice() {
+        [ServerMessage::BoardState { seq, strokes, .. }] => {
+            assert_eq!(*seq, 4, "numbering continues from storage");
+            assert_eq!(strokes.len(), 1);
+            assert!(strokes[0].done);
+            assert_eq!(strokes[0].points, [Point(1, 2), Point(3, 4)]);
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -47,6 +47,9 @@ pub enum Permission {
     ModerateChat,
     /// Lower someone else's raised hand.
     LowerHands,
+    /// Delete and clear whiteboards, present one to everyone, and decide
+    /// who may draw.
+    ManageBoards,
     // Across the deployment.
     /// Create rooms.
     CreateRooms,
@@ -81,6 +84,7 @@ pub const ALL_PERMISSIONS: &[Permission] = &[
     Permission::ManageInvites,
     Permission::ModerateChat,
     Permission::LowerHands,
+    Permission::ManageBoards,
     Permission::CreateRooms,
     Permission::SeeAllRooms,
     Permission::ManageUsers,
@@ -208,6 +212,7 @@ const HOST: &[Permission] = &[
     ManageInvites,
     ModerateChat,
     LowerHands,
+    ManageBoards,
 ];
 
 const ATTENDEE: &[Permission] = &[Join, Chat, DirectMessage];
@@ -232,6 +237,7 @@ const ADMIN: &[Permission] = &[
     ManageInvites,
     ModerateChat,
     LowerHands,
+    ManageBoards,
 ];
 
 /// The role table: what each role may do.

@@ -4,6 +4,7 @@
 //! - [`id`]: validated identifiers (`RoomId`, `NodeId`).
 //! - [`room`]: messages between a browser and its Room Durable Object.
 //! - [`media`]: media grants, the claims of media tokens.
+//! - [`board`]: whiteboards, strokes, their operations and changes.
 //! - [`channel`]: framing of large messages on the media data channel.
 //! - [`node`]: media-node registration and heartbeats to the worker.
 //! - [`access`]: roles and permissions as data, and the one check.
@@ -19,6 +20,7 @@
 pub mod access;
 pub mod account;
 pub mod api;
+pub mod board;
 pub mod channel;
 pub mod id;
 pub mod media;

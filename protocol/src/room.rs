@@ -12,7 +12,7 @@ use crate::ParticipantId;
 use crate::access::RoomRole;
 
 /// Version of the room protocol; bumped on any incompatible change.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// Largest frame a client may send, in bytes: room for an SDP offer of
 /// [`crate::media::MAX_SDP_BYTES`]. A larger one closes the socket with
@@ -67,6 +67,8 @@ pub enum Track {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMessage {
+    /// A whiteboard operation: `{"type":"board","op":...}`.
+    Board(crate::board::BoardOp),
     /// Post a chat message: to the room, or to one participant (`to`).
     Say {
         /// The text, shown as text (never markup) by every client.
@@ -248,6 +250,10 @@ pub enum ServerMessage {
         history: Vec<ChatMessage>,
         /// Room state.
         room: RoomState,
+        /// The whiteboards (names, presented board, who may draw); a board's
+        /// strokes come with `board_state` when the browser opens it.
+        #[serde(default)]
+        boards: crate::board::BoardsState,
     },
     /// This socket waits in the lobby until a host admits or denies it.
     Waiting,
@@ -307,6 +313,25 @@ pub enum ServerMessage {
     MediaAnswer {
         /// The SDP answer.
         sdp: String,
+    },
+    /// A whiteboard change, to everyone present, in the room's order.
+    Board {
+        /// Position in the room's order of board changes (no gaps).
+        seq: u64,
+        /// Who caused it.
+        by: ParticipantId,
+        /// What changed.
+        change: crate::board::BoardChange,
+    },
+    /// A board's strokes as of change `seq`, for the socket that opened it;
+    /// later changes arrive as `board`.
+    BoardState {
+        /// Which board.
+        board: crate::board::BoardId,
+        /// The last change it reflects.
+        seq: u64,
+        /// Every stroke, in drawing order.
+        strokes: Vec<crate::board::Stroke>,
     },
     /// The last client message was refused; nothing of it was applied and
     /// the connection stays open.
