@@ -52,8 +52,6 @@ pub struct RoomView {
     pub last_error: Option<String>,
     /// Whether older messages remain to page in.
     pub more_history: bool,
-    /// The whiteboards.
-    pub boards: crate::whiteboard::Whiteboards,
 }
 
 impl RoomView {
@@ -152,11 +150,9 @@ impl RoomView {
                 participants,
                 history,
                 room,
-                boards,
                 ..
             } => {
                 self.standing = Standing::In;
-                self.boards.welcome(boards);
                 self.participants = participants
                     .into_iter()
                     .map(|p| (p.id.clone(), p))
@@ -170,12 +166,8 @@ impl RoomView {
                 }
             }
             ServerMessage::Waiting => self.standing = Standing::Waiting,
-            ServerMessage::Board { seq, change, .. } => self.boards.handle_change(seq, change),
-            ServerMessage::BoardState {
-                board,
-                seq,
-                strokes,
-            } => self.boards.handle_state(board, seq, strokes),
+            // The whiteboards have their own model (`whiteboard.rs`).
+            ServerMessage::Board { .. } | ServerMessage::BoardState { .. } => {}
             ServerMessage::Joined { participant } | ServerMessage::Updated { participant } => {
                 if self.me.as_ref().is_some_and(|me| me.id == participant.id) {
                     self.me = Some(participant.clone());

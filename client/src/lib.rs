@@ -5,6 +5,7 @@
 //!   natively.
 //! - [`codec`]: the video codec one publishes in and what to offer for it;
 //!   pure.
+//! - [`sketch`]: whiteboard geometry (pan, zoom, hit tests); pure.
 //! - [`whiteboard`]: the boards and the strokes on screen; pure.
 //! - [`quality`]: connection quality of a received track from two stats
 //!   samples; pure.
@@ -18,6 +19,7 @@
 pub mod chat;
 pub mod codec;
 pub mod quality;
+pub mod sketch;
 pub mod whiteboard;
 
 #[cfg(target_arch = "wasm32")]

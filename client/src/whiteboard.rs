@@ -4,6 +4,7 @@
 //! for, and draws [`Whiteboards::strokes`].
 
 use protocol::board::{BoardChange, BoardId, BoardOp, BoardsState, Replica, Stroke};
+use protocol::room::ServerMessage;
 
 /// The client's model of the room's boards.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -23,6 +24,31 @@ pub struct Whiteboards {
 }
 
 impl Whiteboards {
+    /// Takes what concerns the boards from a room message; returns whether
+    /// the message was only about boards (a welcome also concerns the rest
+    /// of the room).
+    pub fn handle(&mut self, msg: &ServerMessage) -> bool {
+        match msg {
+            ServerMessage::Welcome { boards, .. } => {
+                self.welcome(boards.clone());
+                false
+            }
+            ServerMessage::Board { seq, change, .. } => {
+                self.handle_change(*seq, change.clone());
+                true
+            }
+            ServerMessage::BoardState {
+                board,
+                seq,
+                strokes,
+            } => {
+                self.handle_state(*board, *seq, strokes.clone());
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The room's boards on (re)joining: everything on screen is reloaded.
     pub fn welcome(&mut self, state: BoardsState) {
         let keep = self

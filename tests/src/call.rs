@@ -160,6 +160,31 @@ pub async fn join_in(
     room: &str,
     codec: Option<&str>,
 ) -> Browser {
+    let browser = open_room(paths, log_dir, email, url, room).await;
+    let c = &browser.client;
+    if let Some(codec) = codec {
+        c.wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css("#codec-select"))
+            .await
+            .unwrap()
+            .select_by_value(codec)
+            .await
+            .unwrap();
+    }
+    click(c, "#join-call").await;
+    text_is(c, "#call-status", "connected").await;
+    browser
+}
+
+/// Opens a browser, logs in as `email` through the page and opens `room`.
+pub async fn open_room(
+    paths: &Paths,
+    log_dir: &Path,
+    email: &str,
+    url: &str,
+    room: &str,
+) -> Browser {
     let browser = Browser::start(paths, log_dir).await.unwrap();
     let c = &browser.client;
     c.goto(&format!("{url}/login")).await.unwrap();
@@ -182,17 +207,5 @@ pub async fn join_in(
         .unwrap();
     c.goto(&format!("{url}/r/{room}")).await.unwrap();
     text_is(c, "#status", "connected").await;
-    if let Some(codec) = codec {
-        c.wait()
-            .at_most(WAIT)
-            .for_element(Locator::Css("#codec-select"))
-            .await
-            .unwrap()
-            .select_by_value(codec)
-            .await
-            .unwrap();
-    }
-    click(c, "#join-call").await;
-    text_is(c, "#call-status", "connected").await;
     browser
 }

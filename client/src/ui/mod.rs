@@ -14,6 +14,7 @@ mod devices;
 mod join;
 mod room;
 mod rooms;
+mod whiteboard;
 
 use leptos::prelude::*;
 use leptos_router::components::{A, Route, Router, Routes};

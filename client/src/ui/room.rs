@@ -14,6 +14,7 @@ use wasm_bindgen::prelude::*;
 use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
 use crate::chat::{RoomView, Standing, is_final};
+use crate::whiteboard::Whiteboards;
 
 /// An open room socket and the callbacks it needs kept alive.
 pub(super) struct RoomSocket {
@@ -57,6 +58,7 @@ fn connect(
     slot: SocketSlot,
     retries: RwSignal<u32>,
     inbox: super::call::CallInbox,
+    boards: RwSignal<Whiteboards>,
 ) {
     let after = view.with_untracked(RoomView::last_rev);
     let Some(ws) = room_url(&room, after).and_then(|url| WebSocket::new(&url).ok()) else {
@@ -71,6 +73,8 @@ fn connect(
         };
         match ServerMessage::decode(&text) {
             Ok(msg) if inbox.offer(&msg) => {}
+            // Board changes stream fast; they touch only the board's model.
+            Ok(msg) if boards.try_update(|b| b.handle(&msg)).unwrap_or(false) => {}
             Ok(msg) => view.update(|v| v.apply(msg)),
             Err(e) => leptos::logging::warn!("ignoring unreadable server message: {e}"),
         }
@@ -91,7 +95,7 @@ fn connect(
         retries.set(attempt.saturating_add(1));
         let wait = (1u64 << attempt.min(3)).min(MAX_RETRY_SECONDS);
         set_timeout(
-            move || connect(room, view, slot, retries, inbox),
+            move || connect(room, view, slot, retries, inbox, boards),
             Duration::from_secs(wait),
         );
     });
@@ -161,7 +165,8 @@ fn Room(id: RoomId, name: String) -> impl IntoView {
     provide_context(super::call::DeviceChoice::new());
     let in_call = RwSignal::new(false);
     provide_context(super::call::InCall(in_call));
-    connect(id.clone(), view, slot, retries, inbox);
+    let boards = RwSignal::new(Whiteboards::default());
+    connect(id.clone(), view, slot, retries, inbox, boards);
 
     on_cleanup(move || slot.set_value(None));
     let status = move || match view.with(|v| v.standing.clone()) {
@@ -192,6 +197,7 @@ fn Room(id: RoomId, name: String) -> impl IntoView {
                     <People state=view socket=slot/>
                     <Chat state=view socket=slot/>
                 </div>
+                <super::whiteboard::WhiteboardPanel state=view boards=boards socket=slot/>
             </Show>
         </section>
     }
