@@ -10,6 +10,7 @@ use e2e::api::Agent;
 use e2e::room_client::RoomClient;
 use e2e::worker::{Worker, WorkerOptions};
 use protocol::ParticipantId;
+use protocol::board::{BoardChange, BoardId, BoardOp, Color, Point, Shape};
 use protocol::room::{ClientMessage, ErrorCode, MAX_FRAME_BYTES, ServerMessage, Track, close_code};
 use serde_json::json;
 
@@ -386,7 +387,7 @@ async fn malformed_unknown_and_oversized_messages_are_refused_and_the_room_goes_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn room_state_and_chat_survive_a_restart_of_wrangler_dev() {
+async fn room_state_chat_and_whiteboards_survive_a_restart_of_wrangler_dev() {
     let setup = common::Setup::new();
     let opts = setup.worker_options("wrangler-1.log");
     let worker = Worker::start(&setup.paths, &opts).await.unwrap();
@@ -432,6 +433,43 @@ async fn room_state_and_chat_survive_a_restart_of_wrangler_dev() {
         host.send(&ClientMessage::Lock { locked: true }).await;
         host.until(|m| matches!(m, ServerMessage::Room { room } if room.locked).then_some(()))
             .await;
+        // A board with a finished stroke, streamed in two parts.
+        for op in [
+            BoardOp::Create {
+                name: "Plan".into(),
+            },
+            BoardOp::Begin {
+                board: BoardId(0),
+                n: 1,
+                shape: Shape::Pen,
+                color: Color(0xff0000),
+                width: 5,
+                points: vec![Point(1, 1)],
+                text: None,
+            },
+            BoardOp::Extend {
+                board: BoardId(0),
+                n: 1,
+                points: vec![Point(2, 2), Point(3, 3)],
+            },
+            BoardOp::End {
+                board: BoardId(0),
+                n: 1,
+            },
+        ] {
+            host.send(&ClientMessage::Board(op)).await;
+        }
+        host.until(|m| {
+            matches!(
+                m,
+                ServerMessage::Board {
+                    change: BoardChange::Ended { .. },
+                    ..
+                }
+            )
+            .then_some(())
+        })
+        .await;
     }
     worker.stop();
 
@@ -448,6 +486,18 @@ async fn room_state_and_chat_survive_a_restart_of_wrangler_dev() {
         })
         .await;
     assert!(you.hand_raised, "presence state survived");
+    p_ws.send(&ClientMessage::Board(BoardOp::Open { board: BoardId(0) }))
+        .await;
+    let (seq, strokes) = p_ws
+        .until(|m| match m {
+            ServerMessage::BoardState { seq, strokes, .. } => Some((*seq, strokes.clone())),
+            _ => None,
+        })
+        .await;
+    assert_eq!(seq, 4, "the board's numbering survived");
+    assert_eq!(strokes.len(), 1);
+    assert_eq!(strokes[0].points, [Point(1, 1), Point(2, 2), Point(3, 3)]);
+    assert!(strokes[0].done, "the stroke survived, finished");
     assert_eq!(
         history
             .iter()

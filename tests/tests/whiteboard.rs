@@ -3,7 +3,8 @@
 //! on board 2 with the pointer; Bob, on board 2, sees red pixels at the same
 //! place on his canvas (of another size); each board shows its own content;
 //! after Bob reloads the drawing is still there; once Ada lets only hosts
-//! draw, Bob's page offers no tools and the room refuses his strokes.
+//! draw, Bob's page offers no tools and the room refuses his strokes; a
+//! host brings everyone to a board and picks who may draw.
 
 mod common;
 
@@ -58,6 +59,18 @@ async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
         assert!(started.elapsed() < WAIT, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// The board a page's canvas shows.
+async fn board_of(b: &Browser) -> Option<String> {
+    b.client
+        .execute(
+            "const c = document.querySelector('#board-canvas'); return c && c.dataset.board;",
+            vec![],
+        )
+        .await
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
 }
 
 async fn options(b: &Browser) -> usize {
@@ -163,16 +176,7 @@ async fn a_stroke_on_board_two_reaches_another_browser_persists_and_obeys_permis
     // Each board shows its own content.
     select(&bob, "#board-select", "0").await;
     until("board 1 to show at Bob's", async || {
-        bob.client
-            .execute(
-                "const c = document.querySelector('#board-canvas'); return c && c.dataset.board;",
-                vec![],
-            )
-            .await
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .as_deref()
-            == Some("0")
+        board_of(&bob).await.as_deref() == Some("0")
     })
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -196,21 +200,40 @@ async fn a_stroke_on_board_two_reaches_another_browser_persists_and_obeys_permis
     })
     .await;
 
-    // Ada lets only hosts draw: Bob's page offers no tools...
-    select(&ada, "#board-policy", "hosts").await;
-    until("Bob's tools to go", async || {
-        bob.client
-            .find_all(Locator::Css("#tool-pen"))
-            .await
-            .map(|v| v.is_empty())
-            .unwrap_or(false)
+    // Ada brings everyone to board 1.
+    select(&ada, "#board-select", "0").await;
+    click(&ada.client, "#board-present").await;
+    until("Bob to be brought to board 1", async || {
+        board_of(&bob).await.as_deref() == Some("0")
     })
     .await;
+
+    // Ada lets only chosen people draw: Bob's tools go until she picks him.
+    let tools = async |b: &Browser| {
+        b.client
+            .find_all(Locator::Css("#tool-pen"))
+            .await
+            .map(|v| v.len())
+            .unwrap_or(0)
+    };
+    select(&ada, "#board-policy", "chosen").await;
+    until("Bob's tools to go", async || tools(&bob).await == 0).await;
+    let bob_id = format!("u-{}", people[1].1);
+    click(
+        &ada.client,
+        &format!("#board-drawers input[data-id='{bob_id}']"),
+    )
+    .await;
+    until("Bob's tools to come back", async || tools(&bob).await == 1).await;
+
+    // Ada lets only hosts draw: Bob's page offers no tools...
+    select(&ada, "#board-policy", "hosts").await;
+    until("Bob's tools to go again", async || tools(&bob).await == 0).await;
     // ...and the room refuses a stroke sent by hand.
     let mut socket = people[1].0.room(&room, None).await.expect("Bob's socket");
     socket
         .send(&ClientMessage::Board(BoardOp::Begin {
-            board: BoardId(1),
+            board: BoardId(0),
             n: u32::MAX,
             shape: Shape::Pen,
             color: Color(0x00ff00),
@@ -235,7 +258,7 @@ async fn a_stroke_on_board_two_reaches_another_browser_persists_and_obeys_permis
         )
         .await
         .unwrap();
-    assert_eq!(strokes.as_str(), Some("1"), "only Ada's stroke");
+    assert_eq!(strokes.as_str(), Some("0"), "nothing drawn on board 1");
 
     ada.close().await;
     bob.close().await;

@@ -675,6 +675,11 @@ pub fn WhiteboardPanel(
                 <select id="board-select" on:change=move |ev| {
                     if let Ok(id) = event_target_value(&ev).parse::<u32>() {
                         boards.update(|b| b.view(BoardId(id)));
+                        // A presenting host takes everyone along.
+                        let presenting = boards.with_untracked(|b| b.state.presented.is_some());
+                        if presenting && state.with_untracked(RoomView::is_host) {
+                            op(BoardOp::Present { board: Some(BoardId(id)) });
+                        }
                     }
                 }>
                     {move || boards.with(|b| {
@@ -694,12 +699,53 @@ pub fn WhiteboardPanel(
                     <button id="board-present" type="button" on:click=move |_| op(BoardOp::Present { board: viewing() })>
                         "Bring everyone here"
                     </button>
+                    <Show when=move || boards.with(|b| b.state.presented.is_some())>
+                        <button id="board-stop-presenting" type="button" on:click=move |_| op(BoardOp::Present { board: None })>
+                            "Stop presenting"
+                        </button>
+                    </Show>
                     <label for="board-policy">"Who may draw"</label>
                     <select id="board-policy" on:change=move |ev| set_policy(event_target_value(&ev))>
                         <option value="everyone" selected=move || policy_value() == "everyone">"Everyone"</option>
                         <option value="hosts" selected=move || policy_value() == "hosts">"Hosts only"</option>
                         <option value="chosen" selected=move || policy_value() == "chosen">"Chosen people"</option>
                     </select>
+                    <Show when=move || policy_value() == "chosen">
+                        <span id="board-drawers" class="drawers">
+                            {move || {
+                                let chosen = boards.with(|b| match &b.state.policy {
+                                    DrawPolicy::Chosen { ids } => ids.clone(),
+                                    _ => vec![],
+                                });
+                                state.with(|v| v.participants.values()
+                                    .filter(|p| p.role == RoomRole::Participant)
+                                    .cloned().collect::<Vec<_>>())
+                                    .into_iter()
+                                    .map(|p| {
+                                        let on = chosen.contains(&p.id);
+                                        let (id, list) = (p.id.clone(), chosen.clone());
+                                        view! {
+                                            <label class="check">
+                                                <input type="checkbox" class="may-draw" data-id=p.id.to_string() prop:checked=on
+                                                    on:change=move |ev| {
+                                                        let mut ids = list.clone();
+                                                        ids.retain(|x| x != &id);
+                                                        if event_target_checked(&ev) {
+                                                            ids.push(id.clone());
+                                                        }
+                                                        op(BoardOp::Policy { policy: DrawPolicy::Chosen { ids } });
+                                                    }/>
+                                                {p.name}
+                                            </label>
+                                        }
+                                    })
+                                    .collect_view()
+                            }}
+                        </span>
+                    </Show>
+                </Show>
+                <Show when=move || boards.with(|b| b.state.presented.is_some())>
+                    <span id="board-presented" class="badge">"Presented by the host"</span>
                 </Show>
                 <button id="board-export" type="button" on:click=export disabled=move || viewing().is_none()>"Export PNG"</button>
             </div>
