@@ -4,7 +4,8 @@
 //! place on his canvas (of another size); each board shows its own content;
 //! after Bob reloads the drawing is still there; once Ada lets only hosts
 //! draw, Bob's page offers no tools and the room refuses his strokes; a
-//! host brings everyone to a board and picks who may draw.
+//! host brings everyone to a board and picks who may draw. On the way: the
+//! eraser, undo, and a rectangle.
 
 mod common;
 
@@ -79,6 +80,45 @@ async fn options(b: &Browser) -> usize {
         .await
         .map(|o| o.len())
         .unwrap_or(0)
+}
+
+/// Pixels of the palette's blue (0x1971c2) on the canvas.
+async fn blue(b: &Browser) -> u64 {
+    let js = r#"
+const c = document.querySelector('#board-canvas');
+const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+let n = 0;
+for (let i = 0; i < d.length; i += 4) if (Math.abs(d[i] - 25) < 30 && Math.abs(d[i + 1] - 113) < 30 && Math.abs(d[i + 2] - 194) < 30) n++;
+return n;
+"#;
+    b.client
+        .execute(js, vec![])
+        .await
+        .ok()
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0)
+}
+
+/// Drags the mouse between two offsets from the canvas's centre.
+async fn drag(b: &Browser, from: (f64, f64), to: (f64, f64)) {
+    let canvas = b.client.find(Locator::Css("#board-canvas")).await.unwrap();
+    let at = |(x, y): (f64, f64), ms: Option<u64>| PointerAction::MoveToElement {
+        element: canvas.clone(),
+        duration: ms.map(Duration::from_millis),
+        x,
+        y,
+    };
+    let mouse = MouseActions::new("mouse".into())
+        .then(at(from, None))
+        .then(PointerAction::Down {
+            button: MOUSE_BUTTON_LEFT,
+        })
+        .then(at(((from.0 + to.0) / 2.0, (from.1 + to.1) / 2.0), Some(50)))
+        .then(at(to, Some(50)))
+        .then(PointerAction::Up {
+            button: MOUSE_BUTTON_LEFT,
+        });
+    b.client.perform_actions(mouse).await.unwrap();
 }
 
 /// Drags the mouse across the canvas's middle, left to right.
@@ -199,6 +239,24 @@ async fn a_stroke_on_board_two_reaches_another_browser_persists_and_obeys_permis
         red_at(&bob, 0.5).await.0 > 20
     })
     .await;
+
+    // Ada erases the stroke, and undoes that.
+    click(&ada.client, "#tool-eraser").await;
+    draw_across(&ada).await;
+    until("the stroke erased at Bob's", async || {
+        red_at(&bob, 0.5).await.0 == 0
+    })
+    .await;
+    click(&ada.client, "#board-undo").await;
+    until("the stroke back at Bob's", async || {
+        red_at(&bob, 0.5).await.0 > 20
+    })
+    .await;
+    // A blue rectangle from a diagonal drag.
+    click(&ada.client, "#tool-rect").await;
+    click(&ada.client, "#color-blue").await;
+    drag(&ada, (-100.0, -60.0), (100.0, 60.0)).await;
+    until("a blue rectangle at Bob's", async || blue(&bob).await > 100).await;
 
     // Ada brings everyone to board 1.
     select(&ada, "#board-select", "0").await;
