@@ -3,6 +3,7 @@
 //! Layout:
 //! - [`id`]: validated identifiers (`RoomId`, `NodeId`).
 //! - [`room`]: messages between a browser and its Room Durable Object.
+//! - [`layout`]: preset and custom layouts, saved on accounts, pushed by hosts.
 //! - [`media`]: media grants, the claims of media tokens.
 //! - [`board`]: whiteboards, strokes, their operations and changes.
 //! - [`channel`]: framing of large messages on the media data channel.
@@ -23,6 +24,7 @@ pub mod api;
 pub mod board;
 pub mod channel;
 pub mod id;
+pub mod layout;
 pub mod media;
 pub mod node;
 pub mod room;

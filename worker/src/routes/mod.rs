@@ -8,10 +8,12 @@
 //! - [`rooms`]: rooms, members, invites, joining by invite.
 //! - [`admin`]: users, settings, audit log.
 //! - [`nodes`]: the media-node registry.
+//! - [`layouts`]: layouts saved on one's account.
 
 mod admin;
 mod auth;
 mod ctx;
+mod layouts;
 mod nodes;
 mod rooms;
 
@@ -95,6 +97,11 @@ async fn route(mut req: Request, env: &Env) -> Result<Response> {
         (["api", "auth", "password"], Method::Post) => auth::change_password(&ctx, r).await,
         (["api", "me"], Method::Get) => auth::me(&ctx, r).await,
 
+        (["api", "layouts"], Method::Get) => layouts::list(&ctx, r).await,
+        (["api", "layouts"], Method::Post) => layouts::create(&ctx, r).await,
+        (["api", "layouts", id], Method::Put) => layouts::update(&ctx, r, id).await,
+        (["api", "layouts", id], Method::Delete) => layouts::delete(&ctx, r, id).await,
+
         (["api", "rooms"], Method::Post) => rooms::create(&ctx, r).await,
         (["api", "rooms"], Method::Get) => rooms::list(&ctx, r).await,
         (["api", "rooms", id], Method::Get) => rooms::get(&ctx, r, id).await,
@@ -137,6 +144,8 @@ fn known_api_path(segments: &[&str]) -> bool {
         segments,
         ["api", "auth", "signup" | "login" | "logout" | "password"]
             | ["api", "me"]
+            | ["api", "layouts"]
+            | ["api", "layouts", _]
             | ["api", "rooms"]
             | ["api", "rooms", _]
             | ["api", "rooms", _, "end" | "members" | "invites"]
