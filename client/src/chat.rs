@@ -52,6 +52,8 @@ pub struct RoomView {
     pub last_error: Option<String>,
     /// Whether older messages remain to page in.
     pub more_history: bool,
+    /// The layout a host pushed to everyone, if one holds.
+    pub pushed_layout: Option<protocol::layout::PushedLayout>,
 }
 
 impl RoomView {
@@ -150,9 +152,11 @@ impl RoomView {
                 participants,
                 history,
                 room,
+                layout,
                 ..
             } => {
                 self.standing = Standing::In;
+                self.pushed_layout = layout;
                 self.participants = participants
                     .into_iter()
                     .map(|p| (p.id.clone(), p))
@@ -166,6 +170,7 @@ impl RoomView {
                 }
             }
             ServerMessage::Waiting => self.standing = Standing::Waiting,
+            ServerMessage::Layout { pushed } => self.pushed_layout = pushed,
             // The whiteboards have their own model (`whiteboard.rs`).
             ServerMessage::Board { .. } | ServerMessage::BoardState { .. } => {}
             ServerMessage::Joined { participant } | ServerMessage::Updated { participant } => {
@@ -270,6 +275,7 @@ mod tests {
                 lobby: false,
             },
             boards: Default::default(),
+            layout: None,
         });
         v
     }
@@ -327,6 +333,7 @@ mod tests {
                 lobby: false,
             },
             boards: Default::default(),
+            layout: None,
         });
         assert_eq!(
             v.messages.keys().copied().collect::<Vec<_>>(),
@@ -349,6 +356,7 @@ mod tests {
                 lobby: false,
             },
             boards: Default::default(),
+            layout: None,
         });
         assert!(matches!(v.standing, Standing::Out(ref why) if why.contains("reload")));
     }

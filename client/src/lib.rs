@@ -7,6 +7,7 @@
 //!   pure.
 //! - [`sketch`]: whiteboard geometry (pan, zoom, hit tests); pure.
 //! - [`whiteboard`]: the boards and the strokes on screen; pure.
+//! - [`layout`]: moving panels, pinning and hiding tiles; pure.
 //! - [`quality`]: connection quality of a received track from two stats
 //!   samples; pure.
 //! - `api` (wasm32): the worker's JSON API over `fetch`.
@@ -18,6 +19,7 @@
 
 pub mod chat;
 pub mod codec;
+pub mod layout;
 pub mod quality;
 pub mod sketch;
 pub mod whiteboard;

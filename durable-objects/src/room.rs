@@ -200,6 +200,9 @@ pub struct Snapshot {
     pub members: Vec<SavedMember>,
     /// Removed and not yet allowed back.
     pub removed: Vec<Person>,
+    /// The layout a host pushed to everyone.
+    #[serde(default)]
+    pub layout: Option<protocol::layout::PushedLayout>,
 }
 
 #[derive(Debug)]
@@ -261,6 +264,8 @@ pub struct Room {
     next_rev: u64,
     /// The whiteboards, read from storage when first needed.
     boards: Option<Boards>,
+    /// The layout a host pushed to everyone.
+    layout: Option<protocol::layout::PushedLayout>,
     outputs: VecDeque<Output>,
 }
 
@@ -325,6 +330,7 @@ impl Room {
             ended: snapshot.ended,
             configured: snapshot.configured,
             id: snapshot.id,
+            layout: snapshot.layout,
             members: BTreeMap::new(),
             removed: snapshot
                 .removed
@@ -405,6 +411,7 @@ impl Room {
             ended: self.ended,
             configured: self.configured,
             id: self.id.clone(),
+            layout: self.layout.clone(),
             members: self
                 .members
                 .values()
@@ -604,6 +611,7 @@ impl Room {
             history,
             room: self.room_state(),
             boards,
+            layout: self.layout.clone(),
         };
         self.send(conns, welcome);
         if you.role == RoomRole::Host {
@@ -1168,6 +1176,18 @@ impl Room {
                 self.expel(&target, close_code::DENIED, "a host did not let you in");
                 self.host_view();
                 self.audit(who, "lobby_denied", target.to_string());
+                self.save(store);
+            }
+            ClientMessage::PushLayout { pushed } => {
+                need(Permission::PushLayout)?;
+                if let Some(p) = &pushed {
+                    p.layout
+                        .check()
+                        .map_err(|e| refuse(ErrorCode::Malformed, e.to_string()))?;
+                }
+                self.layout = pushed.clone();
+                let everyone = self.present_conns();
+                self.send(everyone, ServerMessage::Layout { pushed });
                 self.save(store);
             }
             ClientMessage::End => {

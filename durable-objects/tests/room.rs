@@ -1286,3 +1286,57 @@ fn whiteboards_survive_a_restore_from_storage() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_host_pushes_a_layout_to_everyone_and_it_outlives_a_restore() {
+    use protocol::layout::{Layout, Preset, PushedLayout};
+    let mut s = Sim::new();
+    let host = s.connect("u-host", RoomRole::Host);
+    let p = s.connect("u-p", RoomRole::Participant);
+    s.take(host);
+    s.take(p);
+    let pushed = PushedLayout {
+        layout: Layout::preset(Preset::Presentation),
+        locked: true,
+    };
+    // Participants may not push; a malformed layout is refused.
+    s.send(
+        p,
+        ClientMessage::PushLayout {
+            pushed: Some(pushed.clone()),
+        },
+    );
+    assert_eq!(s.error(p), ErrorCode::Forbidden);
+    let mut bad = pushed.clone();
+    bad.layout.panels[0].size = 0;
+    s.send(host, ClientMessage::PushLayout { pushed: Some(bad) });
+    assert_eq!(s.error(host), ErrorCode::Malformed);
+
+    s.send(
+        host,
+        ClientMessage::PushLayout {
+            pushed: Some(pushed.clone()),
+        },
+    );
+    for c in [host, p] {
+        assert_eq!(
+            s.take(c),
+            [ServerMessage::Layout {
+                pushed: Some(pushed.clone())
+            }]
+        );
+    }
+    // A newcomer, and a room restored from storage, have it too.
+    let snapshot = s.store.snapshot.clone().unwrap();
+    let last = durable_objects::room::Last { seq: 0, rev: 0 };
+    s.room = Room::restore(snapshot, last, &[(host, pid("u-host"))], s.now);
+    let late = s.connect("u-late", RoomRole::Participant);
+    let got = s.take(late).into_iter().find_map(|m| match m {
+        ServerMessage::Welcome { layout, .. } => Some(layout),
+        _ => None,
+    });
+    assert_eq!(got, Some(Some(pushed)));
+    // Withdrawn.
+    s.send(host, ClientMessage::PushLayout { pushed: None });
+    assert_eq!(s.take(late), [ServerMessage::Layout { pushed: None }]);
+}

@@ -50,6 +50,8 @@ pub enum Permission {
     /// Delete and clear whiteboards, present one to everyone, and decide
     /// who may draw.
     ManageBoards,
+    /// Show everyone a layout.
+    PushLayout,
     // Across the deployment.
     /// Create rooms.
     CreateRooms,
@@ -85,6 +87,7 @@ pub const ALL_PERMISSIONS: &[Permission] = &[
     Permission::ModerateChat,
     Permission::LowerHands,
     Permission::ManageBoards,
+    Permission::PushLayout,
     Permission::CreateRooms,
     Permission::SeeAllRooms,
     Permission::ManageUsers,
@@ -213,6 +216,7 @@ const HOST: &[Permission] = &[
     ModerateChat,
     LowerHands,
     ManageBoards,
+    PushLayout,
 ];
 
 const ATTENDEE: &[Permission] = &[Join, Chat, DirectMessage];
@@ -238,6 +242,7 @@ const ADMIN: &[Permission] = &[
     ModerateChat,
     LowerHands,
     ManageBoards,
+    PushLayout,
 ];
 
 /// The role table: what each role may do.

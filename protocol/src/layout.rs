@@ -182,6 +182,16 @@ impl std::fmt::Display for LayoutError {
     }
 }
 
+/// A layout a host pushed to everyone in a room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushedLayout {
+    /// The arrangement.
+    pub layout: Layout,
+    /// Participants may not return to their own layout while it holds.
+    #[serde(default)]
+    pub locked: bool,
+}
+
 /// A layout saved on an account (`/api/layouts`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SavedLayout {

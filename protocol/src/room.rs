@@ -69,6 +69,11 @@ pub enum Track {
 pub enum ClientMessage {
     /// A whiteboard operation: `{"type":"board","op":...}`.
     Board(crate::board::BoardOp),
+    /// Show everyone this layout (hosts); `null` gives everyone their own back.
+    PushLayout {
+        /// The layout and whether participants must keep it.
+        pushed: Option<crate::layout::PushedLayout>,
+    },
     /// Post a chat message: to the room, or to one participant (`to`).
     Say {
         /// The text, shown as text (never markup) by every client.
@@ -254,6 +259,14 @@ pub enum ServerMessage {
         /// strokes come with `board_state` when the browser opens it.
         #[serde(default)]
         boards: crate::board::BoardsState,
+        /// The layout a host pushed, if any.
+        #[serde(default)]
+        layout: Option<crate::layout::PushedLayout>,
+    },
+    /// A host pushed a layout, or withdrew it (`null`).
+    Layout {
+        /// The layout, if one holds now.
+        pushed: Option<crate::layout::PushedLayout>,
     },
     /// This socket waits in the lobby until a host admits or denies it.
     Waiting,

@@ -61,8 +61,8 @@ impl Agent {
 /// What reading a socket yielded.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    /// A message.
-    Message(ServerMessage),
+    /// A message (boxed: a welcome is large).
+    Message(Box<ServerMessage>),
     /// The server closed the socket with this code.
     Closed(Option<u16>),
 }
@@ -92,7 +92,9 @@ impl RoomClient {
                 .expect("nothing arrived in time");
             match frame {
                 Some(Ok(Message::Text(t))) => {
-                    return Event::Message(ServerMessage::decode(&t).expect("a server message"));
+                    return Event::Message(Box::new(
+                        ServerMessage::decode(&t).expect("a server message"),
+                    ));
                 }
                 Some(Ok(Message::Close(frame))) => {
                     return Event::Closed(frame.map(|f| u16::from(f.code)));
@@ -106,7 +108,7 @@ impl RoomClient {
     /// The next message; panics on a close.
     pub async fn message(&mut self) -> ServerMessage {
         match self.next().await {
-            Event::Message(m) => m,
+            Event::Message(m) => *m,
             Event::Closed(code) => panic!("socket closed ({code:?}) while a message was expected"),
         }
     }
