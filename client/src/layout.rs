@@ -142,7 +142,7 @@ mod tests {
         toggle_pinned(&mut l, &c);
         assert!(l.pinned.is_empty());
         toggle_hidden(&mut l, &a);
-        assert_eq!(l.hidden, [a.clone()]);
+        assert_eq!(l.hidden, std::slice::from_ref(&a));
         toggle_hidden(&mut l, &a);
         assert!(l.hidden.is_empty());
         // The grid does not lift the speaker.
