@@ -17,6 +17,39 @@ pub fn default_for(width: f64) -> Layout {
     }
 }
 
+/// Switches to `preset`, arranging the panels the way it is meant to be
+/// used; pinned and hidden tiles stay.
+pub fn apply_preset(layout: &mut Layout, preset: Preset) {
+    let place = |panel, visible, size| PanelPlace {
+        panel,
+        visible,
+        size,
+    };
+    let panels = match preset {
+        Preset::Grid | Preset::Speaker => Layout::preset(preset).panels,
+        Preset::Sidebar => vec![
+            place(Panel::Video, true, 7),
+            place(Panel::Chat, true, 5),
+            place(Panel::Board, true, 7),
+            place(Panel::People, true, 5),
+        ],
+        Preset::Presentation => vec![
+            place(Panel::Board, true, 9),
+            place(Panel::Video, true, 3),
+            place(Panel::Chat, true, 6),
+            place(Panel::People, true, 6),
+        ],
+        Preset::AudioOnly => vec![
+            place(Panel::Video, true, 3),
+            place(Panel::People, true, 3),
+            place(Panel::Chat, true, 6),
+            place(Panel::Board, true, 12),
+        ],
+    };
+    layout.preset = preset;
+    layout.panels = panels;
+}
+
 /// Moves `panel` `by` places (negative: earlier), within bounds.
 pub fn move_panel(layout: &mut Layout, panel: Panel, by: isize) {
     let mut places = layout.places();
@@ -148,6 +181,21 @@ mod tests {
         // The grid does not lift the speaker.
         let g = Layout::preset(Preset::Grid);
         assert_eq!(tile_rank(&g, &b, Some(&b)), tile_rank(&g, &a, Some(&b)));
+    }
+
+    #[test]
+    fn presets_arrange_panels_and_keep_tiles() {
+        let mut l = Layout::preset(Preset::Grid);
+        toggle_hidden(&mut l, &pid("u-a"));
+        for p in Preset::ALL {
+            apply_preset(&mut l, p);
+            assert_eq!(l.preset, p);
+            assert!(l.check().is_ok());
+            assert_eq!(l.places().len(), 4);
+        }
+        apply_preset(&mut l, Preset::Presentation);
+        assert_eq!(l.places()[0].panel, Panel::Board);
+        assert_eq!(l.hidden, [pid("u-a")]);
     }
 
     #[test]

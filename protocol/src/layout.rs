@@ -125,10 +125,11 @@ impl Layout {
                 .map(|panel| PanelPlace {
                     panel,
                     visible: true,
-                    size: if panel == Panel::Video || panel == Panel::Board {
-                        6
-                    } else {
-                        3
+                    // Video and whiteboard a row each; people and chat share one.
+                    size: match panel {
+                        Panel::Video | Panel::Board => 12,
+                        Panel::People => 4,
+                        Panel::Chat => 8,
                     },
                 })
                 .collect(),

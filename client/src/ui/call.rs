@@ -368,12 +368,22 @@ pub fn CallPanel(
                 let idle = t.source == Source::Screen
                     && !live_screens.with_untracked(|l| l.contains(&key));
                 let id = format!("tile-{}-{}", t.participant, t.source.as_str());
+                // What is not on screen is not downloaded: a hidden tile, the
+                // video of the audio-only view (display: none, so 0 x 0),
+                // and a tile scrolled out of sight.
+                let screen_h = web_sys::window()
+                    .and_then(|w| w.inner_height().ok())
+                    .and_then(|h| h.as_f64())
+                    .unwrap_or(f64::MAX);
                 let (w, h) = if idle {
                     (640.0, 360.0)
                 } else {
                     document
-                        .get_element_by_id(&id)
+                        .query_selector(&format!("#{id} video"))
+                        .ok()
+                        .flatten()
                         .map(|e| e.get_bounding_client_rect())
+                        .filter(|r| r.bottom() > 0.0 && r.top() < screen_h)
                         .map_or((0.0, 0.0), |r| (r.width(), r.height()))
                 };
                 views.push(TileView {
@@ -477,7 +487,16 @@ pub fn CallPanel(
                         let k = key.clone();
                         let idle = Signal::derive(move || is_screen && !live_screens.with(|l| l.contains(&k)));
                         let q = Signal::derive(move || quality.with(|q| q.get(&key).copied()));
+                        let layouts = use_context::<super::layout::Layouts>();
+                        let (w1, w2, w3) = (t.participant.clone(), t.participant.clone(), t.participant.clone());
+                        let rank = Signal::derive(move || layouts.map_or(1, |l| {
+                            let top = speakers.with(|s| s.first().cloned());
+                            crate::layout::tile_rank(&l.current(), &w1, top.as_ref())
+                        }));
+                        let hidden = Signal::derive(move || layouts.is_some_and(|l| l.current().hidden.contains(&w2)));
+                        let pinned = Signal::derive(move || layouts.is_some_and(|l| l.current().pinned.contains(&w3)));
                         view! { <RemoteTile tile=t.clone() name=name speaking=Signal::derive(speaking) quality=q idle=idle
+                            rank=rank hidden=hidden pinned=pinned
                             mic_muted=Signal::derive({ let m = muted.clone(); move || m(Source::Microphone) })
                             camera_muted=Signal::derive(move || muted(Source::Camera))/> }
                     }
@@ -497,6 +516,12 @@ fn RemoteTile(
     quality: Signal<Option<Quality>>,
     /// Nothing to show (a screen not being shared): the tile is hidden.
     idle: Signal<bool>,
+    /// Its place among the tiles (pinned first).
+    rank: Signal<usize>,
+    /// The layout hides this participant's video.
+    hidden: Signal<bool>,
+    /// The layout pins this participant first.
+    pinned: Signal<bool>,
 ) -> impl IntoView {
     let video = NodeRef::<Video>::new();
     let stream = tile.stream.clone();
@@ -518,11 +543,23 @@ fn RemoteTile(
     let id = format!("tile-{}-{}", tile.participant, tile.source.as_str());
     view! {
         <figure id=id class="tile" class:speaking=move || speaking.get() class:idle=move || idle.get()
+            class:hidden-tile=move || hidden.get() class:pinned=move || pinned.get()
+            style=move || format!("order:{}", rank.get())
             data-participant=tile.participant.to_string() data-source=tile.source.as_str()>
             <video node_ref=video autoplay=true muted=true playsinline=true></video>
             <figcaption>
                 <span class="name">{name}</span>
                 {(tile.source == Source::Screen).then(|| view! { <span class="badge">"screen"</span> })}
+                {
+                    let layouts = use_context::<super::layout::Layouts>();
+                    let (a, b) = (tile.participant.clone(), tile.participant.clone());
+                    view! {
+                        <button type="button" class="pin" aria-pressed=move || pinned.get().to_string()
+                            title="Pin first" aria-label="Pin first" on:click=move |_| if let Some(l) = layouts { l.edit(|x| crate::layout::toggle_pinned(x, &a)) }>"pin"</button>
+                        <button type="button" class="hide-tile" title="Hide this video" aria-label="Hide this video"
+                            on:click=move |_| if let Some(l) = layouts { l.edit(|x| crate::layout::toggle_hidden(x, &b)) }>"hide"</button>
+                    }
+                }
                 <Show when=move || mic_muted.get()><span class="muted" aria-label="microphone muted">"🎙̸"</span></Show>
                 <Show when=move || camera_muted.get()><span class="muted" aria-label="camera muted">"📷̸"</span></Show>
                 {move || quality.get().map(|q| view! {

@@ -12,6 +12,7 @@ mod admin;
 mod call;
 mod devices;
 mod join;
+mod layout;
 mod room;
 mod rooms;
 mod whiteboard;

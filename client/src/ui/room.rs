@@ -13,8 +13,10 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
+use super::layout::{LayoutBar, Layouts, PanelFrame};
 use crate::chat::{RoomView, Standing, is_final};
 use crate::whiteboard::Whiteboards;
+use protocol::layout::Panel;
 
 /// An open room socket and the callbacks it needs kept alive.
 pub(super) struct RoomSocket {
@@ -165,6 +167,10 @@ fn Room(id: RoomId, name: String) -> impl IntoView {
     provide_context(super::call::DeviceChoice::new());
     let in_call = RwSignal::new(false);
     provide_context(super::call::InCall(in_call));
+    let layouts = Layouts::new(view);
+    provide_context(layouts);
+    super::layout::follow_pushes(layouts);
+    let in_room = move || view.with(|v| v.standing == Standing::In);
     let boards = RwSignal::new(Whiteboards::default());
     connect(id.clone(), view, slot, retries, inbox, boards);
 
@@ -187,18 +193,29 @@ fn Room(id: RoomId, name: String) -> impl IntoView {
             <Show when=move || !in_call.get()>
                 <super::devices::Devices/>
             </Show>
-            // The call outlives a reconnect of the room socket: media flows
-            // to the node, not through the room.
-            <Show when=move || view.with(|v| v.me.is_some() && matches!(v.standing, Standing::In | Standing::Connecting))>
-                <super::call::CallPanel state=view inbox=inbox socket=slot/>
+            <Show when=in_room>
+                <LayoutBar socket=slot/>
             </Show>
-            <Show when=move || view.with(|v| v.standing == Standing::In)>
-                <div class="room-panels">
-                    <People state=view socket=slot/>
-                    <Chat state=view socket=slot/>
-                </div>
-                <super::whiteboard::WhiteboardPanel state=view boards=boards socket=slot/>
-            </Show>
+            <div id="layout" class=move || format!("layout preset-{}", layouts.current().preset.as_str())>
+                <PanelFrame panel=Panel::Video title="Video">
+                    // The call outlives a reconnect of the room socket: media
+                    // flows to the node, not through the room.
+                    <Show when=move || view.with(|v| v.me.is_some() && matches!(v.standing, Standing::In | Standing::Connecting))>
+                        <super::call::CallPanel state=view inbox=inbox socket=slot/>
+                    </Show>
+                </PanelFrame>
+                <PanelFrame panel=Panel::People title="Participants">
+                    <Show when=in_room><People state=view socket=slot/></Show>
+                </PanelFrame>
+                <PanelFrame panel=Panel::Chat title="Chat">
+                    <Show when=in_room><Chat state=view socket=slot/></Show>
+                </PanelFrame>
+                <PanelFrame panel=Panel::Board title="Whiteboard">
+                    <Show when=in_room>
+                        <super::whiteboard::WhiteboardPanel state=view boards=boards socket=slot/>
+                    </Show>
+                </PanelFrame>
+            </div>
         </section>
     }
 }
