@@ -30,6 +30,7 @@ pc.getStats().then(stats => {
     const codec = r.codecId && stats.get(r.codecId);
     out[key] = {
       n: r.kind === 'video' ? (r.framesDecoded || 0) : (r.packetsReceived || 0),
+      bytes: r.bytesReceived || 0,
       codec: codec ? codec.mimeType : null,
     };
   });
@@ -40,6 +41,7 @@ pc.getStats().then(stats => {
 #[derive(serde::Deserialize)]
 struct Inbound {
     n: u64,
+    bytes: u64,
     codec: Option<String>,
 }
 
@@ -55,6 +57,15 @@ pub async fn counters(c: &Client) -> BTreeMap<String, u64> {
         .await
         .into_iter()
         .map(|(k, v)| (k, v.n))
+        .collect()
+}
+
+/// Bytes received per remote track.
+pub async fn bytes_received(c: &Client) -> BTreeMap<String, u64> {
+    inbound(c)
+        .await
+        .into_iter()
+        .map(|(k, v)| (k, v.bytes))
         .collect()
 }
 
