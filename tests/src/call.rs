@@ -220,3 +220,24 @@ pub async fn open_room(
     text_is(c, "#status", "connected").await;
     browser
 }
+
+/// Polls `check` every 200 ms until it holds; panics after [`WAIT`].
+pub async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < WAIT, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Chooses `value` in the `<select>` at `css`, once it exists.
+pub async fn select(c: &Client, css: &str, value: &str) {
+    c.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap()
+        .select_by_value(value)
+        .await
+        .unwrap();
+}

@@ -10,17 +10,9 @@ mod common;
 use std::time::Duration;
 
 use e2e::browser::Browser;
-use e2e::call::{WAIT, bytes_received, click, text_is};
+use e2e::call::{bytes_received, click, select, text_is, until};
 use fantoccini::Locator;
 use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
-
-async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let started = std::time::Instant::now();
-    while !check().await {
-        assert!(started.elapsed() < WAIT, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 async fn js(b: &Browser, script: &str) -> serde_json::Value {
     b.client.execute(script, vec![]).await.unwrap_or_default()
@@ -48,16 +40,6 @@ async fn panel(b: &Browser, name: &str) -> (String, f64) {
         v[0].as_str().unwrap_or_default().to_owned(),
         v[1].as_f64().unwrap_or(0.0),
     )
-}
-
-async fn select(b: &Browser, css: &str, value: &str) {
-    b.client
-        .find(Locator::Css(css))
-        .await
-        .unwrap()
-        .select_by_value(value)
-        .await
-        .unwrap();
 }
 
 /// Whether `key`'s bytes keep rising at `b` (over two seconds).
@@ -143,7 +125,7 @@ async fn presets_custom_layouts_pushes_and_hidden_tiles() {
         .unwrap();
     draft.send_keys("half-typed").await.unwrap();
     for preset in ["speaker", "sidebar", "presentation", "audio_only"] {
-        select(&bob, "#layout-preset", preset).await;
+        select(&bob.client, "#layout-preset", preset).await;
         assert!(
             layout_class(&bob)
                 .await
@@ -155,7 +137,7 @@ async fn presets_custom_layouts_pushes_and_hidden_tiles() {
         !flowing(&bob, &ada_cam).await
     })
     .await;
-    select(&bob, "#layout-preset", "grid").await;
+    select(&bob.client, "#layout-preset", "grid").await;
     until("video back in the grid", async || {
         flowing(&bob, &ada_cam).await
     })
@@ -218,7 +200,7 @@ async fn presets_custom_layouts_pushes_and_hidden_tiles() {
 
     // Ada pushes the presentation layout: Bob's view follows; he may go
     // back to his own.
-    select(&ada, "#layout-preset", "presentation").await;
+    select(&ada.client, "#layout-preset", "presentation").await;
     click(&ada.client, "#layout-push").await;
     until("Bob in the host's layout", async || {
         layout_class(&bob).await.contains("preset-presentation")

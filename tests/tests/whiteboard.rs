@@ -12,7 +12,7 @@ mod common;
 use std::time::Duration;
 
 use e2e::browser::Browser;
-use e2e::call::{WAIT, click, open_room};
+use e2e::call::{click, open_room, select, until};
 use fantoccini::Locator;
 use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
 use protocol::board::{BoardId, BoardOp, Color, Point, Shape};
@@ -40,26 +40,6 @@ async fn red_at(b: &Browser, height_fraction: f64) -> (u64, u64, u64) {
         .unwrap_or_default();
     let v: Option<(u64, u64, u64)> = serde_json::from_value(v).unwrap_or_default();
     v.unwrap_or_default()
-}
-
-async fn select(b: &Browser, css: &str, value: &str) {
-    b.client
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap()
-        .select_by_value(value)
-        .await
-        .unwrap();
-}
-
-async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let started = std::time::Instant::now();
-    while !check().await {
-        assert!(started.elapsed() < WAIT, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// The board a page's canvas shows.
@@ -190,8 +170,8 @@ async fn a_stroke_on_board_two_reaches_another_browser_persists_and_obeys_permis
     until("two boards at Bob's", async || options(&bob).await == 2).await;
 
     // Both look at board 2; Ada draws across its middle in red.
-    select(&ada, "#board-select", "1").await;
-    select(&bob, "#board-select", "1").await;
+    select(&ada.client, "#board-select", "1").await;
+    select(&bob.client, "#board-select", "1").await;
     click(&ada.client, "#color-red").await;
     click(&ada.client, "#width-24").await;
     draw_across(&ada).await;
@@ -214,14 +194,14 @@ async fn a_stroke_on_board_two_reaches_another_browser_persists_and_obeys_permis
     std::fs::write(artifacts.join("whiteboard-bob.png"), shot).unwrap();
 
     // Each board shows its own content.
-    select(&bob, "#board-select", "0").await;
+    select(&bob.client, "#board-select", "0").await;
     until("board 1 to show at Bob's", async || {
         board_of(&bob).await.as_deref() == Some("0")
     })
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(red_at(&bob, 0.5).await.0, 0, "board 1 is empty");
-    select(&bob, "#board-select", "1").await;
+    select(&bob.client, "#board-select", "1").await;
     until("board 2's stroke back at Bob's", async || {
         red_at(&bob, 0.5).await.0 > 20
     })
@@ -234,7 +214,7 @@ async fn a_stroke_on_board_two_reaches_another_browser_persists_and_obeys_permis
         options(&bob).await == 2
     })
     .await;
-    select(&bob, "#board-select", "1").await;
+    select(&bob.client, "#board-select", "1").await;
     until("the stroke after the reload", async || {
         red_at(&bob, 0.5).await.0 > 20
     })
@@ -259,7 +239,7 @@ async fn a_stroke_on_board_two_reaches_another_browser_persists_and_obeys_permis
     until("a blue rectangle at Bob's", async || blue(&bob).await > 100).await;
 
     // Ada brings everyone to board 1.
-    select(&ada, "#board-select", "0").await;
+    select(&ada.client, "#board-select", "0").await;
     click(&ada.client, "#board-present").await;
     until("Bob to be brought to board 1", async || {
         board_of(&bob).await.as_deref() == Some("0")
@@ -274,7 +254,7 @@ async fn a_stroke_on_board_two_reaches_another_browser_persists_and_obeys_permis
             .map(|v| v.len())
             .unwrap_or(0)
     };
-    select(&ada, "#board-policy", "chosen").await;
+    select(&ada.client, "#board-policy", "chosen").await;
     until("Bob's tools to go", async || tools(&bob).await == 0).await;
     let bob_id = format!("u-{}", people[1].1);
     click(
@@ -285,7 +265,7 @@ async fn a_stroke_on_board_two_reaches_another_browser_persists_and_obeys_permis
     until("Bob's tools to come back", async || tools(&bob).await == 1).await;
 
     // Ada lets only hosts draw: Bob's page offers no tools...
-    select(&ada, "#board-policy", "hosts").await;
+    select(&ada.client, "#board-policy", "hosts").await;
     until("Bob's tools to go again", async || tools(&bob).await == 0).await;
     // ...and the room refuses a stroke sent by hand.
     let mut socket = people[1].0.room(&room, None).await.expect("Bob's socket");
