@@ -124,15 +124,66 @@ pub fn toggle_hidden(layout: &mut Layout, who: &ParticipantId) {
 }
 
 /// Where a participant's tile goes: pinned first (in pin order), then the
-/// active speaker in the speaker view, then the rest as they came.
+/// active speaker in the speaker view, then as the user ordered them, then
+/// the rest as they came.
 pub fn tile_rank(layout: &Layout, who: &ParticipantId, speaker: Option<&ParticipantId>) -> usize {
+    let pinned = layout.pinned.len();
     if let Some(i) = layout.pinned.iter().position(|p| p == who) {
         return i;
     }
     if layout.preset == Preset::Speaker && speaker == Some(who) {
-        return layout.pinned.len();
+        return pinned;
     }
-    layout.pinned.len() + 1
+    match layout.order.iter().position(|p| p == who) {
+        Some(i) => pinned + 1 + i,
+        None => pinned + 1 + layout.order.len(),
+    }
+}
+
+/// Moves `who`'s tile to where `onto`'s is, among `shown` (the tiles in
+/// their current order): into the pinned list if `onto` is pinned, else into
+/// the user's order.
+pub fn drop_tile(
+    layout: &mut Layout,
+    who: &ParticipantId,
+    onto: &ParticipantId,
+    shown: &[ParticipantId],
+) {
+    if who == onto {
+        return;
+    }
+    layout.pinned.retain(|p| p != who);
+    if let Some(i) = layout.pinned.iter().position(|p| p == onto) {
+        layout.pinned.insert(i, who.clone());
+        return;
+    }
+    let mut order: Vec<ParticipantId> = shown
+        .iter()
+        .filter(|p| *p != who && !layout.pinned.contains(p))
+        .cloned()
+        .collect();
+    let at = order.iter().position(|p| p == onto).unwrap_or(order.len());
+    order.insert(at, who.clone());
+    order.truncate(protocol::layout::MAX_TILES);
+    layout.order = order;
+}
+
+/// Moves `who`'s tile one place earlier (`by` < 0) or later among `shown`.
+pub fn nudge_tile(layout: &mut Layout, who: &ParticipantId, by: isize, shown: &[ParticipantId]) {
+    let Some(i) = shown.iter().position(|p| p == who) else {
+        return;
+    };
+    let j = i as isize + by;
+    if j < 0 || j as usize >= shown.len() {
+        return;
+    }
+    let onto = shown[j as usize].clone();
+    if by > 0 {
+        // Dropping onto the next tile puts this one before it: swap instead.
+        drop_tile(layout, &onto, who, shown);
+    } else {
+        drop_tile(layout, who, &onto, shown);
+    }
 }
 
 #[cfg(test)]
@@ -196,6 +247,31 @@ mod tests {
         apply_preset(&mut l, Preset::Presentation);
         assert_eq!(l.places()[0].panel, Panel::Board);
         assert_eq!(l.hidden, [pid("u-a")]);
+    }
+
+    #[test]
+    fn dragging_and_nudging_tiles() {
+        let mut l = Layout::preset(Preset::Grid);
+        let (a, b, c) = (pid("u-a"), pid("u-b"), pid("u-c"));
+        let shown = [a.clone(), b.clone(), c.clone()];
+        drop_tile(&mut l, &c, &a, &shown);
+        let mut now = shown.to_vec();
+        now.sort_by_key(|p| tile_rank(&l, p, None));
+        assert_eq!(now, [c.clone(), a.clone(), b.clone()]);
+        nudge_tile(&mut l, &c, 1, &now);
+        now.sort_by_key(|p| tile_rank(&l, p, None));
+        assert_eq!(now, [a.clone(), c.clone(), b.clone()]);
+        nudge_tile(&mut l, &a, -1, &now);
+        assert_eq!(
+            l.order,
+            [a.clone(), c.clone(), b.clone()],
+            "no place before the first"
+        );
+        // Onto a pinned tile: among the pinned.
+        toggle_pinned(&mut l, &b);
+        drop_tile(&mut l, &c, &b, &now);
+        assert_eq!(l.pinned, [c.clone(), b.clone()]);
+        assert!(l.check().is_ok());
     }
 
     #[test]

@@ -113,6 +113,10 @@ pub struct Layout {
     /// Participants whose video is not shown (and not downloaded).
     #[serde(default)]
     pub hidden: Vec<ParticipantId>,
+    /// The order of the other tiles, as the user dragged them; tiles not
+    /// named come after.
+    #[serde(default)]
+    pub order: Vec<ParticipantId>,
 }
 
 impl Layout {
@@ -135,6 +139,7 @@ impl Layout {
                 .collect(),
             pinned: vec![],
             hidden: vec![],
+            order: vec![],
         }
     }
 
@@ -152,9 +157,12 @@ impl Layout {
                 return Err(LayoutError("panel sizes are 1 to 12".into()));
             }
         }
-        if self.pinned.len() > MAX_TILES || self.hidden.len() > MAX_TILES {
+        if self.pinned.len() > MAX_TILES
+            || self.hidden.len() > MAX_TILES
+            || self.order.len() > MAX_TILES
+        {
             return Err(LayoutError(format!(
-                "at most {MAX_TILES} pinned and {MAX_TILES} hidden tiles"
+                "at most {MAX_TILES} pinned, hidden and ordered tiles each"
             )));
         }
         Ok(())

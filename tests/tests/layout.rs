@@ -1,5 +1,6 @@
-//! Layouts in real Chromium: presets switch at once and keep each panel's
-//! state; a panel dragged by its title and resized by its edge; a saved
+//! Layouts in real Chromium: a tile dragged onto another takes its place
+//! (and a button moves it back); presets switch at once and keep each
+//! panel's state; a panel dragged by its title and resized by its edge; a saved
 //! default layout is applied after a reload; a host's pushed layout changes
 //! a participant's view; a hidden tile, and the audio-only view, stop that
 //! video arriving (inbound bytes stop rising) and it comes back; screenshots
@@ -91,12 +92,55 @@ async fn presets_custom_layouts_pushes_and_hidden_tiles() {
     let setup = common::Setup::new();
     let worker = setup.worker().await;
     let _node = setup.node(&worker, "node-1");
-    let (room, people) = common::room_with(&worker, &["Ada", "Bob"]).await;
+    let (room, people) = common::room_with(&worker, &["Ada", "Bob", "Cy"]).await;
     let ada_cam = format!("u-{}/camera", people[0].1);
     let ada = setup.in_call(&worker, &room, "ada", None).await;
     let bob = setup.in_call(&worker, &room, "bob", None).await;
+    let cy = setup.in_call(&worker, &room, "cy", None).await;
     until("Ada's video at Bob's", async || {
         flowing(&bob, &ada_cam).await
+    })
+    .await;
+
+    // Bob drags Cy's tile onto Ada's: Cy's comes first; a button moves it back.
+    let (ada_tile, cy_tile) = (
+        format!("#tile-u-{}-camera", people[0].1),
+        format!("#tile-u-{}-camera", people[2].1),
+    );
+    let left = async |css: &str| {
+        js(
+            &bob,
+            &format!("return document.querySelector('{css}').getBoundingClientRect().left;"),
+        )
+        .await
+        .as_f64()
+        .unwrap_or(0.0)
+    };
+    until("both tiles at Bob's", async || {
+        left(&cy_tile).await > 0.0 && left(&ada_tile).await > 0.0
+    })
+    .await;
+    if left(&cy_tile).await < left(&ada_tile).await {
+        // Already first: start from Ada first.
+        click(&bob.client, &format!("{cy_tile} .tile-later")).await;
+        until("Cy after Ada", async || {
+            left(&cy_tile).await > left(&ada_tile).await
+        })
+        .await;
+    }
+    drag(
+        &bob,
+        &format!("{cy_tile} video"),
+        Ok(&format!("{ada_tile} video")),
+    )
+    .await;
+    until("Cy's tile first", async || {
+        left(&cy_tile).await < left(&ada_tile).await
+    })
+    .await;
+    click(&bob.client, &format!("{cy_tile} .tile-later")).await;
+    until("Cy's tile after Ada's again", async || {
+        left(&cy_tile).await > left(&ada_tile).await
     })
     .await;
 
@@ -233,4 +277,5 @@ async fn presets_custom_layouts_pushes_and_hidden_tiles() {
 
     ada.close().await;
     bob.close().await;
+    cy.close().await;
 }

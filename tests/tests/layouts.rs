@@ -16,7 +16,8 @@ fn layout(preset: &str) -> Value {
             {"panel": "chat", "visible": false, "size": 3}
         ],
         "pinned": [],
-        "hidden": ["u-someone"]
+        "hidden": ["u-someone"],
+        "order": []
     })
 }
 

@@ -506,6 +506,32 @@ pub fn CallPanel(
     }
 }
 
+/// The participants of the camera tiles on screen, in their shown order.
+fn shown_tiles() -> Vec<ParticipantId> {
+    let Some(doc) = web_sys::window().and_then(|w| w.document()) else {
+        return vec![];
+    };
+    let Ok(list) = doc.query_selector_all("#tiles .tile[data-source='camera']") else {
+        return vec![];
+    };
+    let mut tiles: Vec<(i32, u32, ParticipantId)> = (0..list.length())
+        .filter_map(|i| {
+            let e: web_sys::Element = list.item(i)?.dyn_into().ok()?;
+            let who = ParticipantId::parse(&e.get_attribute("data-participant")?).ok()?;
+            let order = web_sys::window()?
+                .get_computed_style(&e)
+                .ok()??
+                .get_property_value("order")
+                .ok()?
+                .parse()
+                .unwrap_or(0);
+            Some((order, i, who))
+        })
+        .collect();
+    tiles.sort_by_key(|(order, i, _)| (*order, *i));
+    tiles.into_iter().map(|(_, _, who)| who).collect()
+}
+
 #[component]
 fn RemoteTile(
     tile: Tile,
@@ -541,8 +567,42 @@ fn RemoteTile(
         return view! { <audio class="remote-audio" node_ref=audio autoplay=true data-participant=tile.participant.to_string()></audio> }.into_any();
     }
     let id = format!("tile-{}-{}", tile.participant, tile.source.as_str());
+    // Dragging a tile onto another puts it there.
+    let dragging = StoredValue::new(false);
+    let drag_start = move |ev: web_sys::PointerEvent| {
+        let on_button = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+            .is_some_and(|e| e.tag_name() == "BUTTON");
+        if on_button {
+            return;
+        }
+        if let Some(e) = ev
+            .current_target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+        {
+            let _ = e.set_pointer_capture(ev.pointer_id());
+        }
+        dragging.set_value(true);
+    };
+    let who = tile.participant.clone();
+    let drag_end = move |ev: web_sys::PointerEvent| {
+        if !std::mem::take(&mut *dragging.write_value()) {
+            return;
+        }
+        let onto = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.element_from_point(ev.client_x() as f32, ev.client_y() as f32))
+            .and_then(|e| e.closest(".tile[data-participant]").ok().flatten())
+            .and_then(|e| e.get_attribute("data-participant"))
+            .and_then(|p| ParticipantId::parse(&p).ok());
+        if let (Some(onto), Some(l)) = (onto, use_context::<super::layout::Layouts>()) {
+            l.edit(|x| crate::layout::drop_tile(x, &who, &onto, &shown_tiles()));
+        }
+    };
     view! {
         <figure id=id class="tile" class:speaking=move || speaking.get() class:idle=move || idle.get()
+            on:pointerdown=drag_start on:pointerup=drag_end
             class:hidden-tile=move || hidden.get() class:pinned=move || pinned.get()
             style=move || format!("order:{}", rank.get())
             data-participant=tile.participant.to_string() data-source=tile.source.as_str()>
@@ -553,7 +613,12 @@ fn RemoteTile(
                 {
                     let layouts = use_context::<super::layout::Layouts>();
                     let (a, b) = (tile.participant.clone(), tile.participant.clone());
+                    let (c, d) = (tile.participant.clone(), tile.participant.clone());
                     view! {
+                        <button type="button" class="tile-earlier" title="Move earlier" aria-label="Move earlier"
+                            on:click=move |_| if let Some(l) = layouts { l.edit(|x| crate::layout::nudge_tile(x, &c, -1, &shown_tiles())) }>"◀"</button>
+                        <button type="button" class="tile-later" title="Move later" aria-label="Move later"
+                            on:click=move |_| if let Some(l) = layouts { l.edit(|x| crate::layout::nudge_tile(x, &d, 1, &shown_tiles())) }>"▶"</button>
                         <button type="button" class="pin" aria-pressed=move || pinned.get().to_string()
                             title="Pin first" aria-label="Pin first" on:click=move |_| if let Some(l) = layouts { l.edit(|x| crate::layout::toggle_pinned(x, &a)) }>"pin"</button>
                         <button type="button" class="hide-tile" title="Hide this video" aria-label="Hide this video"
