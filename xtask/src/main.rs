@@ -7,7 +7,9 @@
 //! - [`build`]: builds the worker bundle, the client and the media node.
 //! - [`dev`]: `cargo xtask dev [--port N]`, runs the system locally.
 //! - [`test`]: `cargo xtask test`, every check and test, one summary line.
+//! - [`bench`]: `cargo xtask bench`, measurements into `bench/RESULTS.md`.
 
+mod bench;
 mod build;
 mod dev;
 mod test;
@@ -18,7 +20,8 @@ use std::process::Command;
 const USAGE: &str = "usage:
   cargo xtask dev [--port N]   install what is missing, build, run the system locally
   cargo xtask test             every check and test, browser ones included
-  cargo xtask test --e2e NAME  build, then only the end-to-end tests in tests/tests/NAME.rs";
+  cargo xtask test --e2e NAME  build, then only the end-to-end tests in tests/tests/NAME.rs
+  cargo xtask bench [--tiny]   measure; write bench/RESULTS.md (--tiny: once each, to target/)";
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -41,6 +44,11 @@ fn main() -> anyhow::Result<()> {
             }
             dev::run(port)
         }
+        Some("bench") => match args.get(1).map(String::as_str) {
+            None => bench::run(false),
+            Some("--tiny") => bench::run(true),
+            Some(other) => anyhow::bail!("unknown argument {other:?}\n{USAGE}"),
+        },
         Some("test") => match args.get(1).map(String::as_str) {
             None => test::run_all(),
             Some("--e2e") => {

@@ -140,6 +140,10 @@ pub fn run_all() -> anyhow::Result<()> {
             );
             Ok(format!("worker bundle {:.2} MiB", size as f64 / 1048576.0))
         });
+        step(&mut steps, "bench harness (tiny)", || {
+            crate::bench::measure(&paths, true)?;
+            Ok("target/bench-tiny.md".into())
+        });
         step(&mut steps, "end-to-end tests", || {
             run(build::cargo(&tools)
                 .args([
