@@ -4,9 +4,9 @@
 //! measurement once at the smallest size (the test command does, so the
 //! harness keeps working) and writes to `target/bench-tiny.md` instead.
 //!
-//! Measured so far (issue 8, section 4): gzipped sizes of what ships, and
-//! the worker's cold start under `wrangler dev`. The media-node load
-//! generator, chat fan-out and join time are still to come.
+//! Measured so far (issue 8, sections 3 and 4): join time in Chromium,
+//! gzipped sizes of what ships, the worker's cold start under `wrangler
+//! dev`. The media-node load generator and chat fan-out are still to come.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -156,6 +156,130 @@ async fn cold_start(out: &mut String, paths: &Paths, runs: usize) -> anyhow::Res
     Ok(())
 }
 
+/// Clicks Join in the page and waits, in the page, for the first decoded
+/// frame of a remote video; returns the milliseconds between the two.
+const JOIN_CLOCK: &str = r#"
+const done = arguments[arguments.length - 1];
+const old = window.__openTelecon && window.__openTelecon.pc;
+const t0 = performance.now();
+document.querySelector('#join-call').click();
+const poll = () => {
+  const pc = window.__openTelecon && window.__openTelecon.pc;
+  if (!pc || pc === old) { setTimeout(poll, 5); return; }
+  pc.getStats().then(s => {
+    let frames = 0;
+    s.forEach(r => { if (r.type === 'inbound-rtp' && r.kind === 'video') frames += r.framesDecoded || 0; });
+    if (frames > 0) done(performance.now() - t0); else setTimeout(poll, 5);
+  }, () => setTimeout(poll, 5));
+};
+poll();
+"#;
+
+/// Join time in Chromium: Ada is in the call; Bob clicks Join `joins` times
+/// (leaving in between), each time until Ada's video decodes at his page.
+async fn join_time(out: &mut String, paths: &Paths, joins: usize) -> anyhow::Result<()> {
+    use e2e::api::Agent;
+    use e2e::call::{click, join_in, open_room, text_is};
+    let dir = tempfile::tempdir()?;
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state)?;
+    worker::migrate(paths, &state)?;
+    let (secret, seed) = (e2e::random_secret()?, e2e::random_secret()?);
+    let w = Worker::start(
+        paths,
+        &WorkerOptions {
+            port: e2e::free_port(),
+            state_dir: state,
+            node_secret: secret.clone(),
+            media_token_seed: seed.clone(),
+            vars: vec![],
+            log: Some(dir.path().join("wrangler.log")),
+        },
+    )
+    .await?;
+    let _node = e2e::media_node::start(
+        paths,
+        &e2e::media_node::NodeOptions {
+            id: "bench-1".into(),
+            region: "local".into(),
+            worker_url: w.url().into(),
+            node_secret: secret,
+            token_public_key: worker_app::media_token::public_key_hex(&seed)?,
+            udp_bind: "127.0.0.1:0".into(),
+            public_addr: None,
+            log: Some(dir.path().join("node.log")),
+        },
+    )?;
+    let mut ada = Agent::new(w.url());
+    ada.signup("ada@example.org", "Ada").await;
+    let mut bob = Agent::new(w.url());
+    let bob_id = bob.signup("bob@example.org", "Bob").await.body["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let room = ada
+        .post("/api/rooms", serde_json::json!({"name": "Bench"}))
+        .await;
+    let room = room.body["id"].as_str().unwrap_or_default().to_owned();
+    ada.post(
+        &format!("/api/rooms/{room}/members"),
+        serde_json::json!({"user_id": bob_id, "role": "participant"}),
+    )
+    .await;
+    let a = join_in(
+        paths,
+        &dir.path().join("chrome-ada"),
+        "ada@example.org",
+        w.url(),
+        &room,
+        None,
+    )
+    .await;
+    let b = open_room(
+        paths,
+        &dir.path().join("chrome-bob"),
+        "bob@example.org",
+        w.url(),
+        &room,
+    )
+    .await;
+    let mut samples = Vec::new();
+    for i in 0..joins {
+        if i > 0 {
+            click(&b.client, "#leave-call").await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        text_is(&b.client, "#status", "connected").await;
+        let ms = b.client.execute_async(JOIN_CLOCK, vec![]).await?;
+        samples.push(Duration::from_secs_f64(
+            ms.as_f64().unwrap_or(f64::NAN) / 1000.0,
+        ));
+    }
+    a.close().await;
+    b.close().await;
+    w.stop();
+    samples.sort();
+    let pick = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
+    writeln!(
+        out,
+        "## Join time in Chromium ({joins} joins)
+"
+    )?;
+    writeln!(out, "| | p50 | p95 | max |\n|---|---|---|---|")?;
+    writeln!(
+        out,
+        "| click on Join to a remote video's first decoded frame | {} ms | {} ms | {} ms |\n",
+        pick(0.5).as_millis(),
+        pick(0.95).as_millis(),
+        pick(1.0).as_millis()
+    )?;
+    writeln!(
+        out,
+        "Both browsers, `wrangler dev` and the media node on this 2-core machine over loopback; measured in the page (`performance.now()` at the click, `getStats()` polled every 5 ms). Includes the camera and microphone opening, the offer through the room, placement, the node's answer, ICE, DTLS and a keyframe.\n"
+    )?;
+    Ok(())
+}
+
 /// Runs the benchmarks; `tiny` runs each once and keeps the results out of
 /// the repository.
 pub fn run(tiny: bool) -> anyhow::Result<()> {
@@ -184,9 +308,10 @@ pub fn measure(paths: &Paths, tiny: bool) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(cold_start(&mut out, &paths, if tiny { 1 } else { 5 }))?;
+    runtime.block_on(join_time(&mut out, &paths, if tiny { 2 } else { 12 }))?;
     writeln!(
         out,
-        "## Not measured yet\n\nThe media node's forwarding cost and capacity against Janus, chat fan-out through the Room Durable Object, and join time in Chromium (issue 8, sections 1 to 3).\n"
+        "## Not measured yet\n\nThe media node's forwarding cost and capacity against Janus, and chat fan-out through the Room Durable Object (issue 8, sections 1 and 2).\n"
     )?;
     let file = if tiny {
         paths.root.join("target/bench-tiny.md")
