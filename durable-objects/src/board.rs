@@ -278,13 +278,12 @@ impl Boards {
 
     /// Whether `who` may draw now.
     pub fn may_draw(&self, who: &ParticipantId, rights: Rights) -> bool {
-        rights.manage
-            || rights.draw
-                && match &self.meta.policy {
-                    DrawPolicy::Everyone => true,
-                    DrawPolicy::Hosts => false,
-                    DrawPolicy::Chosen { ids } => ids.contains(who),
-                }
+        self.meta.policy.allows(who, rights.draw, rights.manage)
+    }
+
+    /// The last change's sequence number.
+    pub fn seq(&self) -> u64 {
+        self.meta.seq
     }
 
     fn board(&mut self, id: BoardId) -> Result<&mut Board, Refused> {

@@ -914,7 +914,7 @@ impl Room {
                             self.send(everyone, ServerMessage::Board { seq, by, change });
                         }
                         Effect::State { board, strokes } => {
-                            let seq = self.boards(store).state().seq;
+                            let seq = self.boards(store).seq();
                             self.send(
                                 vec![conn],
                                 ServerMessage::BoardState {

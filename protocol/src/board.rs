@@ -138,6 +138,21 @@ pub enum DrawPolicy {
     },
 }
 
+impl DrawPolicy {
+    /// Whether `who` may draw, given whether their role may draw and may
+    /// manage boards (hosts always may). The room decides with this; a
+    /// browser uses it only to offer or hide the tools.
+    pub fn allows(&self, who: &ParticipantId, draw: bool, manage: bool) -> bool {
+        manage
+            || draw
+                && match self {
+                    DrawPolicy::Everyone => true,
+                    DrawPolicy::Hosts => false,
+                    DrawPolicy::Chosen { ids } => ids.contains(who),
+                }
+    }
+}
+
 /// The boards of a room as a newcomer learns them: their names, which one a
 /// host presents, who may draw, and the position in the room's order of
 /// board changes the state reflects.

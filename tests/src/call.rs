@@ -50,32 +50,28 @@ async fn inbound(c: &Client) -> BTreeMap<String, Inbound> {
     serde_json::from_value(v).unwrap_or_default()
 }
 
+/// One figure of each remote track, where `pick` finds it.
+async fn per_track<T>(c: &Client, pick: impl Fn(Inbound) -> Option<T>) -> BTreeMap<String, T> {
+    let all = inbound(c).await;
+    all.into_iter()
+        .filter_map(|(k, v)| Some((k, pick(v)?)))
+        .collect()
+}
+
 /// Frames decoded per remote video track and packets received per remote
 /// microphone.
 pub async fn counters(c: &Client) -> BTreeMap<String, u64> {
-    inbound(c)
-        .await
-        .into_iter()
-        .map(|(k, v)| (k, v.n))
-        .collect()
+    per_track(c, |v| Some(v.n)).await
 }
 
 /// Bytes received per remote track.
 pub async fn bytes_received(c: &Client) -> BTreeMap<String, u64> {
-    inbound(c)
-        .await
-        .into_iter()
-        .map(|(k, v)| (k, v.bytes))
-        .collect()
+    per_track(c, |v| Some(v.bytes)).await
 }
 
 /// The codec each remote track arrives in, e.g. `video/VP9`.
 pub async fn codecs(c: &Client) -> BTreeMap<String, String> {
-    inbound(c)
-        .await
-        .into_iter()
-        .filter_map(|(k, v)| Some((k, v.codec?)))
-        .collect()
+    per_track(c, |v| v.codec).await
 }
 
 /// Waits until every one of `keys` rises between two samples a second apart.

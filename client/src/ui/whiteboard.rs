@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use leptos::html::Canvas;
 use leptos::prelude::*;
 use protocol::ParticipantId;
-use protocol::access::RoomRole;
+use protocol::access::{self, Grants, Permission, RoomRole};
 use protocol::board::{
     BoardId, BoardOp, Color, DrawPolicy, MAX_MESSAGE_POINTS, Point, Shape, Stroke, StrokeId,
     VIEW_HEIGHT, VIEW_WIDTH,
@@ -248,20 +248,18 @@ pub fn WhiteboardPanel(
         state.with_untracked(|v| v.me.as_ref().map(|m| m.id.clone()))
     };
     let is_host = move || state.with(RoomView::is_host);
+    // The room's own rule, to offer the tools only to those it will accept.
     let may_draw = move || {
-        let (role, id) = state.with(|v| {
-            v.me.as_ref()
-                .map_or((RoomRole::Attendee, None), |m| (m.role, Some(m.id.clone())))
-        });
-        match role {
-            RoomRole::Host => true,
-            RoomRole::Attendee => false,
-            RoomRole::Participant => boards.with(|b| match &b.state.policy {
-                DrawPolicy::Everyone => true,
-                DrawPolicy::Hosts => false,
-                DrawPolicy::Chosen { ids } => id.is_some_and(|me| ids.contains(&me)),
-            }),
-        }
+        let Some((role, id)) = state.with(|v| v.me.as_ref().map(|m| (m.role, m.id.clone()))) else {
+            return false;
+        };
+        let grants = Grants {
+            global: None,
+            room: Some(role),
+        };
+        let draw = access::check(grants, Permission::Draw).is_ok();
+        let manage = access::check(grants, Permission::ManageBoards).is_ok();
+        boards.with(|b| b.state.policy.allows(&id, draw, manage))
     };
 
     // Ask for the strokes of the board on screen whenever it changes.
