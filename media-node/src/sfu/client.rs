@@ -321,6 +321,8 @@ pub struct Client {
     pub scheduled: Option<Instant>,
     /// Packets written to this client (for `/stats`).
     pub packets_out: u64,
+    /// On the core's list of clients to drain at the next poll.
+    pub written: bool,
     /// The latest egress bandwidth estimate.
     pub estimate: Option<Bitrate>,
     /// Tile heights on the browser's screen, by (participant, source).
