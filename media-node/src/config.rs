@@ -32,7 +32,12 @@ pub struct Config {
     /// The public key media tokens are verified with (hex; the worker side
     /// signs with the matching `MEDIA_TOKEN_SEED`).
     pub token_key: TokenKey,
+    /// Most participants in one room on this node (default 100).
+    pub room_limit: usize,
 }
+
+/// Participants per room unless configured.
+pub const ROOM_LIMIT: usize = 100;
 
 /// Why the configuration is unusable.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +79,7 @@ struct Partial {
     node_secret: Option<String>,
     worker_url: Option<String>,
     token_public_key: Option<String>,
+    room_limit: Option<usize>,
 }
 
 impl Config {
@@ -119,6 +125,16 @@ impl Config {
             v.parse::<SocketAddr>()
                 .map_err(|e| ConfigError::Invalid(name, format!("{v:?}: {e}")))
         };
+        if let Some(v) = env("MEDIA_NODE_ROOM_LIMIT") {
+            let n = v
+                .parse()
+                .map_err(|_| ConfigError::Invalid("room_limit", format!("{v:?}: not a number")))?;
+            p.room_limit = Some(n);
+        }
+        let room_limit = p.room_limit.unwrap_or(ROOM_LIMIT);
+        if room_limit == 0 {
+            return Err(ConfigError::Invalid("room_limit", "must be at least 1".into()));
+        }
         let node_id = required("node_id", p.node_id)?;
         let region = required("region", p.region)?;
         let worker_url = required("worker_url", p.worker_url)?;
@@ -153,6 +169,7 @@ impl Config {
             control_url: p.control_url,
             node_secret: required("node_secret", p.node_secret)?,
             worker_url: worker_url.trim_end_matches('/').to_owned(),
+            room_limit,
         })
     }
 }
@@ -205,6 +222,9 @@ mod tests {
         assert_eq!(c.worker_url, "http://127.0.0.1:8787");
         assert_eq!(c.udp_bind, "0.0.0.0:3478".parse().unwrap());
         assert_eq!(c.public_addr, None);
+        assert_eq!(c.room_limit, ROOM_LIMIT);
+        let more = [MINIMAL, &[("MEDIA_NODE_ROOM_LIMIT", "150")]].concat();
+        assert_eq!(Config::load(None, env_of(&more)).unwrap().room_limit, 150);
     }
 
     #[test]
@@ -234,6 +254,14 @@ mod tests {
             Config::load(None, env_of(&bad)),
             Err(ConfigError::Invalid("udp_bind", _))
         ));
+        for limit in ["0", "many", "-1"] {
+            let mut bad = MINIMAL.to_vec();
+            bad.push(("MEDIA_NODE_ROOM_LIMIT", limit));
+            assert!(matches!(
+                Config::load(None, env_of(&bad)),
+                Err(ConfigError::Invalid("room_limit", _))
+            ));
+        }
         let mut bad = MINIMAL.to_vec();
         bad.push(("MEDIA_NODE_TOKEN_PUBLIC_KEY", "not-a-key"));
         assert!(matches!(

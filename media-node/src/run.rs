@@ -78,7 +78,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let udp = Arc::new(udp);
     let (jobs, job_rx) = tokio::sync::mpsc::channel(crate::engine::QUEUE);
     let (load_tx, load) = tokio::sync::watch::channel(NodeLoad::default());
-    let sfu = Sfu::new(media_addr, Limits::default());
+    let limits = Limits {
+        max_room: config.room_limit,
+        ..Limits::default()
+    };
+    let sfu = Sfu::new(media_addr, limits);
     let engine = tokio::spawn(crate::engine::run(sfu, udp.clone(), job_rx, load_tx));
     let control = Control {
         secret: config.node_secret.as_str().into(),
