@@ -153,9 +153,7 @@ pub fn run(settings: Settings) -> anyhow::Result<Report> {
                 let offer = str0m::change::SdpOffer::from_sdp_string(&sub.offer_sdp)?;
                 let answer = p.rtc.sdp_api().accept_offer(offer)?;
                 runtime.block_on(janus.start(&sub, &answer.to_sdp_string()))?;
-                for (feed, layer) in shown {
-                    runtime.block_on(janus.substream(&sub, feed, layer))?;
-                }
+                runtime.block_on(janus.substreams(&sub, &shown))?;
                 run.drive(Instant::now());
             }
         }

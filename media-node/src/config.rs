@@ -133,7 +133,10 @@ impl Config {
         }
         let room_limit = p.room_limit.unwrap_or(ROOM_LIMIT);
         if room_limit == 0 {
-            return Err(ConfigError::Invalid("room_limit", "must be at least 1".into()));
+            return Err(ConfigError::Invalid(
+                "room_limit",
+                "must be at least 1".into(),
+            ));
         }
         let node_id = required("node_id", p.node_id)?;
         let region = required("region", p.region)?;

@@ -67,10 +67,21 @@ pub fn migrate(paths: &Paths, state_dir: &Path) -> anyhow::Result<()> {
 impl Worker {
     /// Starts `wrangler dev` and waits until `/healthz` answers.
     pub async fn start(paths: &Paths, opts: &WorkerOptions) -> anyhow::Result<Self> {
+        Self::start_config(paths, &paths.wrangler_toml(), opts).await
+    }
+
+    /// [`Worker::start`] with another Workers configuration (the benchmarks'
+    /// floor), started the same way: same wrangler, flags and settings. Its
+    /// worker must answer `/healthz`.
+    pub async fn start_config(
+        paths: &Paths,
+        config: &Path,
+        opts: &WorkerOptions,
+    ) -> anyhow::Result<Self> {
         let mut cmd = wrangler(paths);
         cmd.arg("dev")
             .arg("--config")
-            .arg(paths.wrangler_toml())
+            .arg(config)
             .args([
                 "--local",
                 "--ip",

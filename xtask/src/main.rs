@@ -21,7 +21,9 @@ const USAGE: &str = "usage:
   cargo xtask dev [--port N]   install what is missing, build, run the system locally
   cargo xtask test             every check and test, browser ones included
   cargo xtask test --e2e NAME  build, then only the end-to-end tests in tests/tests/NAME.rs
-  cargo xtask bench [--tiny]   measure; write bench/RESULTS.md (--tiny: once each, to target/)";
+  cargo xtask bench [--tiny] [--only SECTION]
+                               measure; write bench/RESULTS.md (--tiny: once each, to
+                               target/; --only size|cold|join|fanout|forward: to target/)";
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -44,11 +46,24 @@ fn main() -> anyhow::Result<()> {
             }
             dev::run(port)
         }
-        Some("bench") => match args.get(1).map(String::as_str) {
-            None => bench::run(false),
-            Some("--tiny") => bench::run(true),
-            Some(other) => anyhow::bail!("unknown argument {other:?}\n{USAGE}"),
-        },
+        Some("bench") => {
+            let mut tiny = false;
+            let mut only = None;
+            let mut rest = args[1..].iter();
+            while let Some(a) = rest.next() {
+                match a.as_str() {
+                    "--tiny" => tiny = true,
+                    "--only" => {
+                        only =
+                            Some(rest.next().ok_or_else(|| {
+                                anyhow::anyhow!("--only needs a section\n{USAGE}")
+                            })?);
+                    }
+                    other => anyhow::bail!("unknown argument {other:?}\n{USAGE}"),
+                }
+            }
+            bench::run(tiny, only.map(String::as_str))
+        }
         Some("test") => match args.get(1).map(String::as_str) {
             None => test::run_all(),
             Some("--e2e") => {

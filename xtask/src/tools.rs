@@ -153,6 +153,15 @@ pub fn ensure_musl() -> anyhow::Result<()> {
     )
 }
 
+/// The media benchmark's reference SFU: Debian's Janus (videoroom plugin,
+/// HTTP transport), and gcc for the loopback shim it runs with.
+pub fn ensure_janus() -> anyhow::Result<()> {
+    ensure_packages(
+        "the media benchmark compares against Debian's Janus",
+        &[("janus", "/usr/bin/janus"), ("gcc", "/usr/bin/gcc")],
+    )
+}
+
 /// Installs Debian packages (`package`, a file it provides) that are missing,
 /// when running as root with apt; otherwise stops with the command to run.
 fn ensure_packages(why: &str, packages: &[(&str, &str)]) -> anyhow::Result<()> {

@@ -8,6 +8,10 @@
 //! gzipped sizes of what ships, the worker's cold start under `wrangler
 //! dev`. The media-node load generator and chat fan-out are still to come.
 
+mod fanout;
+mod forward;
+mod plot;
+
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
@@ -282,43 +286,80 @@ async fn join_time(out: &mut String, paths: &Paths, joins: usize) -> anyhow::Res
 
 /// Runs the benchmarks; `tiny` runs each once and keeps the results out of
 /// the repository.
-pub fn run(tiny: bool) -> anyhow::Result<()> {
+/// `only` names one section (`size`, `cold`, `join`, `fanout`, `forward`):
+/// it alone runs, into `target/bench-only.md`.
+pub fn run(tiny: bool, only: Option<&str>) -> anyhow::Result<()> {
     let paths = Paths::default();
     let tools = Tools::ensure(&paths.root)?;
     crate::build::all(&tools)?;
-    measure(&paths, tiny)
+    measure_some(&paths, tiny, only)
 }
 
-/// The measurements, on what is built already.
+/// Every measurement, on what is built already.
 pub fn measure(paths: &Paths, tiny: bool) -> anyhow::Result<()> {
+    measure_some(paths, tiny, None)
+}
+
+/// The sections of the results, in order.
+pub const SECTIONS: [&str; 5] = ["size", "cold", "join", "fanout", "forward"];
+
+fn measure_some(paths: &Paths, tiny: bool, only: Option<&str>) -> anyhow::Result<()> {
+    if let Some(name) = only {
+        anyhow::ensure!(
+            SECTIONS.contains(&name),
+            "no section {name:?}; sections: {}",
+            SECTIONS.join(", ")
+        );
+    }
+    let wants = |name: &str| only.is_none_or(|o| o == name);
     let paths = paths.clone();
-    let mut out = String::new();
-    let command = if tiny {
-        "cargo xtask bench --tiny"
+    // Plots go beside the results, which link to them by name.
+    let (file, plots) = if only.is_some() {
+        (
+            paths.root.join("target/bench-only.md"),
+            paths.root.join("target"),
+        )
+    } else if tiny {
+        (
+            paths.root.join("target/bench-tiny.md"),
+            paths.root.join("target"),
+        )
     } else {
-        "cargo xtask bench"
+        (
+            paths.root.join("bench/RESULTS.md"),
+            paths.root.join("bench"),
+        )
     };
+    std::fs::create_dir_all(&plots)?;
+    let mut out = String::new();
+    let command = format!(
+        "cargo xtask bench{}{}",
+        if tiny { " --tiny" } else { "" },
+        only.map(|o| format!(" --only {o}")).unwrap_or_default()
+    );
     writeln!(
         out,
         "# Benchmarks\n\nWritten by `{command}`. Numbers are measurements on the machine below, not targets.\n"
     )?;
     machine(&mut out, &paths)?;
-    sizes(&mut out, &paths)?;
+    if wants("size") {
+        sizes(&mut out, &paths)?;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(cold_start(&mut out, &paths, if tiny { 1 } else { 5 }))?;
-    runtime.block_on(join_time(&mut out, &paths, if tiny { 2 } else { 12 }))?;
-    writeln!(
-        out,
-        "## Not measured yet\n\nThe media node's forwarding cost and capacity against Janus, and chat fan-out through the Room Durable Object (issue 8, sections 1 and 2).\n"
-    )?;
-    let file = if tiny {
-        paths.root.join("target/bench-tiny.md")
-    } else {
-        std::fs::create_dir_all(paths.root.join("bench"))?;
-        paths.root.join("bench/RESULTS.md")
-    };
+    if wants("cold") {
+        runtime.block_on(cold_start(&mut out, &paths, if tiny { 1 } else { 5 }))?;
+    }
+    if wants("join") {
+        runtime.block_on(join_time(&mut out, &paths, if tiny { 2 } else { 12 }))?;
+    }
+    if wants("fanout") {
+        runtime.block_on(fanout::fanout(&mut out, &paths, tiny))?;
+    }
+    if wants("forward") {
+        runtime.block_on(forward::forward(&mut out, &paths, tiny, &plots))?;
+    }
     std::fs::write(&file, &out)?;
     eprintln!("{out}\nwritten to {}", file.display());
     Ok(())
