@@ -67,6 +67,14 @@ pub struct Accepted {
 
 /// The `Rtc` settings for one participant.
 ///
+/// Packets each subscriber's connection keeps per forwarded stream to answer
+/// NACKs, and for how long: about a second of a 720p layer (~230
+/// packets/s). A browser's NACKs come within a round trip or two; str0m's
+/// default keeps 3 s, which is memory held per forwarded track.
+pub const RTX_HISTORY: usize = 256;
+/// See [`RTX_HISTORY`].
+pub const RTX_AGE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Codecs: Opus, asking senders for DTX (`usedtx=1` in our answer: a silent
 /// microphone sends a packet every 400 ms instead of 50 per second, which
 /// matters with 64 in a room), and VP8, VP9 (profile 0), H.264 (constrained
@@ -81,7 +89,7 @@ fn config(endpoint: &Endpoint) -> RtcConfig {
         .clear_codecs()
         .enable_bwe(Some(Bitrate::kbps(600)))
         // Lets each subscriber's own connection answer its NACKs.
-        .set_send_buffer_video(1000);
+        .set_send_buffer_video(RTX_HISTORY);
     let codecs = config.codec_config();
     codecs.add_config(
         Pt::from(111),

@@ -743,6 +743,9 @@ impl Sfu {
             if s.state == State::Offered {
                 s.state = State::Active;
                 started.push(i);
+                if let Some(tx) = c.rtc.direct_api().stream_tx_by_mid(s.mid, None) {
+                    tx.set_rtx_cache(client::RTX_HISTORY, client::RTX_AGE, Some(0.15));
+                }
             }
         }
         self.drain(r);

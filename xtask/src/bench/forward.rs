@@ -258,7 +258,7 @@ pub async fn forward(
     plots: &Path,
 ) -> anyhow::Result<Forwarding> {
     prepare(paths)?;
-    let (warmup_s, window_s) = if tiny { (2.0, 1.0) } else { (6.0, 10.0) };
+    let (warmup_s, window_s) = if tiny { (2.0, 1.0) } else { (12.0, 10.0) };
     let load = |n: usize, speaker_view: bool| Load {
         publishers: n,
         subscribers: n,
