@@ -298,7 +298,9 @@ impl Run {
         let secs = settings.window.as_secs_f64();
         let expected = self.expected(settings);
         let c = &mut self.counters;
-        let received: u64 = c.received.iter().sum::<u64>() + c.silent;
+        // Loss is over what was required; the forwarded rate counts all.
+        let required: u64 = c.received.iter().sum();
+        let received = required + c.silent;
         let sent: u64 = c.sent_video.iter().sum::<u64>() + c.sent_audio;
         let cpu_us = match cpu {
             (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64),
@@ -319,7 +321,7 @@ impl Run {
             loss: if expected == 0 {
                 0.0
             } else {
-                1.0 - received as f64 / expected as f64
+                1.0 - required as f64 / expected as f64
             },
             received_pps_by_layer: c.received.map(|r| r as f64 / secs),
             latency_ms: Latency::of(&mut c.latency_us),

@@ -286,10 +286,17 @@ pub async fn forward(
     if !tiny {
         // Capacity: square rooms of growing size until a run breaks the
         // rule; the breaking SFU then gets a 30x30 load to show recovery.
+        // Below 30x30 both hold (the fixed runs show it).
         for sfu in [Sfu::Ours, Sfu::Janus] {
-            for n in [60, 70, 80, 90, 100] {
-                let mut runs =
-                    session(paths, sfu, "ramp", &[load(n, false), load(30, false)]).await?;
+            for n in [35, 40, 45, 50, 55, 60, 70, 80] {
+                // The recovery load waits longer: participants of the
+                // overload run vanish without leaving, as dropped browsers
+                // do, and the SFU must notice before the load has fallen.
+                let recovery = Load {
+                    warmup_s: warmup_s + 30.0,
+                    ..load(30, false)
+                };
+                let mut runs = session(paths, sfu, "ramp", &[load(n, false), recovery]).await?;
                 let recovery = runs.pop();
                 let first = runs.remove(0);
                 let held = first.holds();
@@ -355,7 +362,7 @@ fn write(out: &mut String, f: &Forwarding, tiny: bool) -> anyhow::Result<()> {
     if !f.ramp.is_empty() {
         writeln!(
             out,
-            "\n### Capacity\n\nSquare rooms (N publishers, N subscribers) of growing size until a run loses 1 % or more, or its p99 added latency reaches 50 ms; then, on the same SFU process, a 30x30 load (\"ramp, then\") shows whether it recovers. A run whose generator used more than 0.9 of its core is marked: there the generator, not the SFU, may be the limit.\n"
+            "\n### Capacity\n\nSquare rooms (N publishers, N subscribers) of growing size until a run loses 1 % or more, or its p99 added latency reaches 50 ms; then, on the same SFU process, a 30x30 load (\"ramp, then\", after 30 s more warm-up: the overload run's participants vanish without leaving, like dropped browsers) shows whether it recovers. A run whose generator used more than 0.9 of its core is marked: there the generator, not the SFU, may be the limit.\n"
         )?;
         writeln!(out, "{HEADER}")?;
         for m in f.ramp.iter().chain(&f.recovery) {
