@@ -4,11 +4,13 @@
 //! roles, lock, end). Decode, feed the core, persist, send; no room logic.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 
 use protocol::room::{ChatMessage, IDENTITY_HEADER, Identity, RoomSync, SYNC_HEADER, close_code};
 use protocol::{ParticipantId, RoomId};
 use serde::{Deserialize, Serialize};
-use worker::wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::wasm_bindgen;
+use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::{
     DurableObject, Env, Request, Response, Result, ScheduledTime, SqlStorage, SqlStorageValue,
     State, WebSocket, WebSocketIncomingMessage, WebSocketPair, durable_object, js_sys,
@@ -184,6 +186,31 @@ pub struct Room {
     /// This room's id in the accounts database, learnt from the first
     /// identity and kept in `meta`.
     room_id: RefCell<Option<String>>,
+    /// Open sockets by connection id, rebuilt from the runtime's list on
+    /// every wake: a broadcast to a thousand then costs a thousand sends,
+    /// not a thousand tag lookups.
+    sockets: RefCell<HashMap<u64, WebSocket>>,
+    /// The alarm last asked of storage, so a step that leaves the next due
+    /// time unchanged (most chat messages) writes no alarm.
+    alarm_at: RefCell<Option<i64>>,
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// A WebSocket as JavaScript sees it, for sending a string that is
+    /// already a JavaScript string: the SDK's `send_with_str` copies and
+    /// decodes the frame from UTF-8 once per recipient, which was most of a
+    /// broadcast's cost in the room beyond what a bare JS object pays.
+    type JsSocket;
+    #[wasm_bindgen(method, catch, js_name = send)]
+    fn send_js(this: &JsSocket, data: &JsValue) -> std::result::Result<(), JsValue>;
+}
+
+/// Sends `frame` (made once per broadcast) on `ws`. A socket that closed
+/// meanwhile is not the room's failure, so errors are dropped.
+fn send_frame(ws: &WebSocket, frame: &JsValue) {
+    let raw: &worker::web_sys::WebSocket = ws.as_ref();
+    let _ = raw.unchecked_ref::<JsSocket>().send_js(frame);
 }
 
 fn conn_tag(conn: ConnId) -> String {
@@ -287,12 +314,15 @@ impl Room {
         }
         self.drain().await?;
         let due = self.core()?.borrow().poll_timeout();
-        if let Some(at) = due {
+        if let Some(at) = due
+            && *self.alarm_at.borrow() != Some(at)
+        {
             let date = js_sys::Date::new(&JsValue::from_f64(at as f64));
             self.state
                 .storage()
                 .set_alarm(ScheduledTime::new(date))
                 .await?;
+            *self.alarm_at.borrow_mut() = Some(at);
         }
         Ok(())
     }
@@ -303,16 +333,25 @@ impl Room {
             let Some(output) = next else { return Ok(()) };
             match output {
                 Output::Send(to, msg) => {
-                    let frame = msg.encode();
+                    let frame = JsValue::from_str(&msg.encode());
+                    let sockets = self.sockets.borrow();
                     for conn in to {
-                        for ws in self.state.get_websockets_with_tag(&conn_tag(conn)) {
-                            // A socket that closed meanwhile is not the room's failure.
-                            let _ = ws.send_with_str(&frame);
+                        match sockets.get(&conn.0) {
+                            Some(ws) => send_frame(ws, &frame),
+                            None => {
+                                for ws in self.state.get_websockets_with_tag(&conn_tag(conn)) {
+                                    send_frame(&ws, &frame);
+                                }
+                            }
                         }
                     }
                 }
                 Output::Close { conn, code, reason } => {
-                    for ws in self.state.get_websockets_with_tag(&conn_tag(conn)) {
+                    let cached = self.sockets.borrow_mut().remove(&conn.0);
+                    for ws in cached
+                        .into_iter()
+                        .chain(self.state.get_websockets_with_tag(&conn_tag(conn)))
+                    {
                         let _ = ws.close(Some(code), Some(&reason));
                     }
                 }
@@ -449,12 +488,19 @@ impl DurableObject for Room {
                 (None, None, 1)
             }
         };
+        let sockets = state
+            .get_websockets()
+            .into_iter()
+            .filter_map(|ws| attachment(&ws).map(|a| (a.conn, ws)))
+            .collect();
         Self {
             state,
             env,
             core,
             next_conn: RefCell::new(next_conn),
             room_id: RefCell::new(room_id),
+            sockets: RefCell::new(sockets),
+            alarm_at: RefCell::new(None),
         }
     }
 
@@ -509,6 +555,9 @@ impl DurableObject for Room {
             conn: conn.0,
             who: identity.id.clone(),
         })?;
+        self.sockets
+            .borrow_mut()
+            .insert(conn.0, pair.server.clone());
         let now = now_ms();
         self.step(|core, store| core.handle_connect(conn, identity, after, now, store))
             .await?;
@@ -549,6 +598,7 @@ impl DurableObject for Room {
         _clean: bool,
     ) -> Result<()> {
         if let Some(a) = attachment(&ws) {
+            self.sockets.borrow_mut().remove(&a.conn);
             let now = now_ms();
             self.step(|core, store| core.handle_disconnect(ConnId(a.conn), now, store))
                 .await?;
@@ -558,6 +608,7 @@ impl DurableObject for Room {
 
     async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
         if let Some(a) = attachment(&ws) {
+            self.sockets.borrow_mut().remove(&a.conn);
             let now = now_ms();
             self.step(|core, store| core.handle_disconnect(ConnId(a.conn), now, store))
                 .await?;
@@ -566,6 +617,8 @@ impl DurableObject for Room {
     }
 
     async fn alarm(&self) -> Result<Response> {
+        // The alarm fired, so storage holds none now: the next is set anew.
+        *self.alarm_at.borrow_mut() = None;
         let now = now_ms();
         self.step(|core, store| core.handle_tick(now, store))
             .await?;

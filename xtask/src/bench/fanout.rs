@@ -1152,6 +1152,39 @@ pub async fn fanout(
     Ok(points)
 }
 
+/// The section's plot: p99 delivery latency against offered deliveries per
+/// second, one line per target and room size (latency clipped at 500 ms,
+/// where every probe has failed).
+pub fn draw(out: &mut String, points: &[FanoutPoint], dir: &std::path::Path) -> anyhow::Result<()> {
+    use super::plot::{Series, lines};
+    let mut keys: Vec<(&str, usize)> = points.iter().map(|p| (p.target, p.clients)).collect();
+    keys.sort();
+    keys.dedup();
+    let series: Vec<Series> = keys
+        .iter()
+        .map(|&(target, clients)| Series {
+            name: format!("{target}, {clients} clients"),
+            points: points
+                .iter()
+                .filter(|p| p.target == target && p.clients == clients)
+                .map(|p| (p.offered * p.clients as f64, p.p99_ms.min(500.0)))
+                .collect(),
+        })
+        .collect();
+    let svg = lines(
+        "Chat fan-out: p99 delivery latency",
+        "offered deliveries per second",
+        "p99 ms (clipped at 500)",
+        &series,
+    );
+    std::fs::write(dir.join("fanout-p99.svg"), svg)?;
+    writeln!(
+        out,
+        "![p99 delivery latency against offered load](fanout-p99.svg)\n"
+    )?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

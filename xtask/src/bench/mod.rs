@@ -4,9 +4,11 @@
 //! measurement once at the smallest size (the test command does, so the
 //! harness keeps working) and writes to `target/bench-tiny.md` instead.
 //!
-//! Measured so far (issue 8, sections 3 and 4): join time in Chromium,
-//! gzipped sizes of what ships, the worker's cold start under `wrangler
-//! dev`. The media-node load generator and chat fan-out are still to come.
+//! Sections (issue 8): gzipped sizes of what ships and the worker's cold
+//! start under `wrangler dev` (here), join time in Chromium (here), chat
+//! fan-out through the Room DO beside a minimal broadcast DO (`fanout.rs`),
+//! the media node's forwarding cost and capacity beside Janus
+//! (`forward.rs`). `plot.rs` draws the SVG charts.
 
 mod fanout;
 mod forward;
@@ -355,7 +357,8 @@ fn measure_some(paths: &Paths, tiny: bool, only: Option<&str>) -> anyhow::Result
         runtime.block_on(join_time(&mut out, &paths, if tiny { 2 } else { 12 }))?;
     }
     if wants("fanout") {
-        runtime.block_on(fanout::fanout(&mut out, &paths, tiny))?;
+        let points = runtime.block_on(fanout::fanout(&mut out, &paths, tiny))?;
+        fanout::draw(&mut out, &points, &plots)?;
     }
     if wants("forward") {
         runtime.block_on(forward::forward(&mut out, &paths, tiny, &plots))?;
