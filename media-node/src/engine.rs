@@ -22,6 +22,9 @@ const BATCH: usize = 64;
 /// Jobs waiting for the forwarding task; a full queue answers "busy".
 pub const QUEUE: usize = 64;
 
+/// How often the core hears how busy the task was.
+const BUSY_INTERVAL: Duration = Duration::from_millis(250);
+
 /// Work for the forwarding task, each with its reply.
 pub enum Job {
     /// Add an accepted participant; replies with the SDP answer.
@@ -49,6 +52,8 @@ pub async fn run(
     load: watch::Sender<NodeLoad>,
 ) {
     let mut buf = vec![0u8; 2048];
+    // The process's CPU time when the current busy interval began.
+    let mut busy_since = (std::time::Instant::now(), cpu_time());
     loop {
         let due = sfu
             .poll_timeout()
@@ -108,11 +113,51 @@ pub async fn run(
                 } => tracing::info!(%room, %participant, reason, "participant left the node"),
             }
         }
+        let window = now.saturating_duration_since(busy_since.0);
+        if window >= BUSY_INTERVAL {
+            let cpu = cpu_time();
+            if let (Some(before), Some(after)) = (busy_since.1, cpu) {
+                let used = after.saturating_sub(before);
+                sfu.handle_busy(now, used.as_secs_f64() / window.as_secs_f64());
+            }
+            busy_since = (now, cpu);
+        }
         load.send_if_modified(|l| {
             let now = sfu.load();
             let changed = *l != now;
             *l = now;
             changed
         });
+    }
+}
+
+/// The process's CPU time (user + system) from `/proc/self/stat`, in clock
+/// ticks of 10 ms. CPU time, not wall time: a node starved by its
+/// neighbours is not overloaded by its own work, and shedding would not
+/// help it. The forwarding task is one task, so a process near one core of
+/// CPU means that task is near its limit.
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which may hold spaces, end with ')'.
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let mut fields = rest.split_whitespace();
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn this_process_has_a_cpu_time_that_grows_with_work() {
+        let before = super::cpu_time().expect("/proc/self/stat readable");
+        let start = std::time::Instant::now();
+        let mut x = 1u64;
+        while start.elapsed() < std::time::Duration::from_millis(60) {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        }
+        assert_ne!(x, 0);
+        let after = super::cpu_time().expect("/proc/self/stat readable");
+        assert!(after >= before + std::time::Duration::from_millis(20));
     }
 }

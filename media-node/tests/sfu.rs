@@ -555,3 +555,64 @@ fn a_room_of_64_publishers_negotiates_every_track_in_framed_offers() {
         "largest offer {largest} bytes"
     );
 }
+
+/// Reports `busy` to the node every 250 ms of simulated time for `d`.
+fn busy_for(s: &mut Sim, busy: f64, d: Duration) {
+    let end = s.now + d;
+    while s.now < end {
+        let now = s.now;
+        s.sfu.handle_busy(now, busy);
+        s.run(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn an_overloaded_node_drops_upper_layers_keeps_audio_and_restores_when_load_falls() {
+    let mut s = Sim::new();
+    let a = s.join("ada", "r1", AV);
+    let b = s.join("bob", "r1", AV);
+    let d = s.join("dan", "r1", AV);
+    s.run(Duration::from_secs(2));
+    s.view(d, &[(a, 720), (b, 180)]);
+    busy_for(&mut s, 0.3, Duration::from_secs(20));
+    let calm = s.got(d, a, Source::Camera).by_layer;
+    busy_for(&mut s, 0.3, Duration::from_secs(3));
+    let calm2 = s.got(d, a, Source::Camera).by_layer;
+    assert_eq!(s.sfu.budget_percent(), 100);
+    assert!(
+        calm2[2] > calm[2] + 60,
+        "with headroom the large tile gets the high layer: {calm:?} -> {calm2:?}"
+    );
+
+    // Overloaded: the budget share falls to its floor, the high layer stops,
+    // audio goes on.
+    busy_for(&mut s, 1.0, Duration::from_secs(8));
+    assert_eq!(
+        s.sfu.budget_percent(),
+        media_node::sfu::overload::MIN_PERCENT
+    );
+    let shed = s.got(d, a, Source::Camera).by_layer;
+    let m0 = s.got(d, a, Source::Microphone).packets;
+    busy_for(&mut s, 1.0, Duration::from_secs(3));
+    let shed2 = s.got(d, a, Source::Camera).by_layer;
+    assert!(
+        shed2[2] - shed[2] < 10,
+        "no high layer while overloaded: {shed:?} -> {shed2:?}"
+    );
+    assert!(
+        s.got(d, a, Source::Microphone).packets > m0 + 100,
+        "audio kept"
+    );
+
+    // Load falls: the share climbs back a step a second and the high layer
+    // returns.
+    busy_for(&mut s, 0.3, Duration::from_secs(15));
+    assert_eq!(s.sfu.budget_percent(), 100);
+    let back = s.got(d, a, Source::Camera).by_layer;
+    busy_for(&mut s, 0.3, Duration::from_secs(3));
+    let back2 = s.got(d, a, Source::Camera).by_layer;
+    assert!(
+        back2[2] > back[2] + 60,
+        "the high layer is back: {back:?} -> {back2:?}"
+    );
+}

@@ -21,6 +21,7 @@
 pub mod client;
 pub mod frame;
 pub mod layer;
+pub mod overload;
 pub mod rewrite;
 pub mod speaker;
 pub mod subscription;
@@ -162,6 +163,9 @@ pub struct Sfu {
     written: Vec<ClientRef>,
     /// The time of the latest input, for work done lazily in `poll_output`.
     last_now: Option<Instant>,
+    /// The node-wide share of subscribers' video budgets, cut while the
+    /// forwarding task is overloaded.
+    overload: overload::Overload,
     stats: NodeStats,
     /// When every subscriber's layers are next re-allocated (layers start
     /// and stop, and some peers never report an estimate or a view).
@@ -186,6 +190,7 @@ impl Sfu {
             out: VecDeque::new(),
             written: Vec::new(),
             last_now: None,
+            overload: overload::Overload::default(),
             stats: NodeStats::default(),
             next_allocation: None,
         }
@@ -215,6 +220,31 @@ impl Sfu {
         {
             self.settle(now);
         }
+    }
+
+    /// How busy the forwarding task was over the interval ending at `now`:
+    /// CPU time used as a fraction of one core (the adapter reads it). Sustained overload scales every
+    /// subscriber's video budget down, so layers and then the
+    /// lowest-priority tiles are dropped rather than everything queueing;
+    /// headroom restores it step by step.
+    pub fn handle_busy(&mut self, now: Instant, busy: f64) {
+        if !self.overload.handle_busy(now, busy) {
+            return;
+        }
+        tracing::info!(
+            busy,
+            percent = self.overload.percent(),
+            "overload: video budget share changed"
+        );
+        // Re-allocate everyone now rather than at the next periodic pass.
+        self.next_allocation = None;
+        self.settle(now);
+    }
+
+    /// The share of subscribers' video budgets allowed now, in percent
+    /// (100 unless overloaded).
+    pub fn budget_percent(&self) -> u32 {
+        self.overload.percent()
     }
 
     /// When [`Sfu::handle_timeout`] is next due (after `poll_output` gave
@@ -1180,7 +1210,9 @@ impl Sfu {
             });
             idx.push(i);
         }
-        let budget = (estimate * BUDGET_SHARE / 100).saturating_sub(audio);
+        let budget = self
+            .overload
+            .scale((estimate * BUDGET_SHARE / 100).saturating_sub(audio));
         let chosen = layer::allocate(budget, &wants);
         let ideal_sum: u64 = wants
             .iter()
