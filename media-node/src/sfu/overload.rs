@@ -8,9 +8,9 @@
 use std::time::{Duration, Instant};
 
 /// Busy above this (fraction of wall time) is overload: shed.
-pub const SHED_ABOVE: f64 = 0.90;
+pub const SHED_ABOVE: f64 = 0.95;
 /// Busy below this is headroom: restore.
-pub const RESTORE_BELOW: f64 = 0.75;
+pub const RESTORE_BELOW: f64 = 0.85;
 /// Each overloaded report keeps this share of the budget.
 const SHED_TO_PERCENT: u32 = 80;
 /// Each restore step adds this many percent.
