@@ -370,9 +370,11 @@ fn write(out: &mut String, f: &Forwarding, tiny: bool) -> anyhow::Result<()> {
         }
         writeln!(out)?;
         for sfu in [Sfu::Ours, Sfu::Janus] {
+            // The fixed square rooms count too: the ramp starts above them.
             let best = f
                 .ramp
                 .iter()
+                .chain(f.fixed.iter().filter(|m| m.label == "fixed"))
                 .filter(|m| m.sfu == sfu && m.holds())
                 .map(Measured::forwarded)
                 .fold(0.0, f64::max);
