@@ -11,6 +11,8 @@
 //!   re-exports it).
 //! - [`placement`]: node health and choosing a media node for a room.
 //! - `board_sql` (wasm32 only): the boards' SQLite tables.
+//! - `chat_log` (wasm32 only): write-behind of new chat messages, batched
+//!   into one SQLite transaction each 10 ms.
 //! - `media_link` (wasm32 only): placing the room on a media node and
 //!   calling its control API.
 //! - `shell` (wasm32 only): the workerd adapter. It accepts hibernating
@@ -28,6 +30,8 @@ pub mod room;
 
 #[cfg(target_arch = "wasm32")]
 mod board_sql;
+#[cfg(target_arch = "wasm32")]
+mod chat_log;
 #[cfg(target_arch = "wasm32")]
 mod media_link;
 #[cfg(target_arch = "wasm32")]

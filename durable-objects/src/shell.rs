@@ -5,6 +5,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use protocol::room::{ChatMessage, IDENTITY_HEADER, Identity, RoomSync, SYNC_HEADER, close_code};
 use protocol::{ParticipantId, RoomId};
@@ -17,6 +18,7 @@ use worker::{
 };
 
 use crate::board_sql::SqlBoards;
+use crate::chat_log::{self, ChatLog};
 use crate::room::{self, ConnId, Frame, Output, Snapshot, StoreError};
 
 /// What each socket carries through hibernation.
@@ -70,20 +72,23 @@ struct LastRow {
 }
 
 /// The room's SQLite as the core's [`room::Store`] (the whiteboards' tables
-/// through [`SqlBoards`]).
-struct SqlStore(SqlStorage, SqlBoards);
-
-const COLUMNS: &str = "seq, from_id, from_name, to_id, text, at_ms, edited_ms, deleted, rev";
-const VISIBLE: &str = "(to_id IS NULL OR from_id = ?1 OR to_id = ?1)";
-
-fn opt(s: Option<&ParticipantId>) -> SqlStorageValue {
-    s.map_or(SqlStorageValue::Null, |p| p.as_str().into())
+/// through [`SqlBoards`], new chat messages through the [`ChatLog`]).
+struct SqlStore {
+    sql: SqlStorage,
+    boards: SqlBoards,
+    log: Rc<ChatLog>,
 }
 
+use chat_log::COLUMNS;
+const VISIBLE: &str = "(to_id IS NULL OR from_id = ?1 OR to_id = ?1)";
+
 impl SqlStore {
+    /// Message rows for a query; pending messages are inserted first, so a
+    /// read never misses one.
     fn rows(&self, sql: &str, args: Vec<SqlStorageValue>) -> Vec<ChatMessage> {
+        let _ = self.log.flush(&self.sql);
         let rows: Vec<MessageRow> = self
-            .0
+            .sql
             .exec(sql, args)
             .and_then(|c| c.to_array())
             .unwrap_or_default();
@@ -91,47 +96,24 @@ impl SqlStore {
             .filter_map(MessageRow::into_message)
             .collect()
     }
-
-    fn write(&self, sql: &str, m: &ChatMessage) -> std::result::Result<(), StoreError> {
-        let args: Vec<SqlStorageValue> = vec![
-            (m.seq as i64).into(),
-            m.from.as_str().into(),
-            m.from_name.as_str().into(),
-            opt(m.to.as_ref()),
-            m.text.as_str().into(),
-            m.at_ms.into(),
-            m.edited_ms
-                .map_or(SqlStorageValue::Null, SqlStorageValue::from),
-            i64::from(m.deleted).into(),
-            (m.rev as i64).into(),
-        ];
-        self.0
-            .exec(sql, args)
-            .map(|_| ())
-            .map_err(|e| StoreError(e.to_string()))
-    }
 }
 
 impl room::Store for SqlStore {
     type Boards = SqlBoards;
     fn boards(&mut self) -> &mut SqlBoards {
-        &mut self.1
+        &mut self.boards
     }
     fn boards_ref(&self) -> &SqlBoards {
-        &self.1
+        &self.boards
     }
     fn append(&mut self, m: &ChatMessage) -> std::result::Result<(), StoreError> {
-        self.write(
-            &format!("INSERT INTO messages ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-            m,
-        )
+        self.log.push(m);
+        Ok(())
     }
 
     fn replace(&mut self, m: &ChatMessage) -> std::result::Result<(), StoreError> {
-        self.write(
-            &format!("REPLACE INTO messages ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-            m,
-        )
+        self.log.flush(&self.sql)?;
+        chat_log::write(&self.sql, "REPLACE", m)
     }
 
     fn get(&self, seq: u64) -> Option<ChatMessage> {
@@ -162,7 +144,7 @@ impl room::Store for SqlStore {
 
     fn save(&mut self, snapshot: &Snapshot) -> std::result::Result<(), StoreError> {
         let json = serde_json::to_string(snapshot).map_err(|e| StoreError(e.to_string()))?;
-        self.0
+        self.sql
             .exec(
                 "REPLACE INTO meta (key, value) VALUES ('state', ?)",
                 vec![json.into()],
@@ -193,6 +175,8 @@ pub struct Room {
     /// The alarm last asked of storage, so a step that leaves the next due
     /// time unchanged (most chat messages) writes no alarm.
     alarm_at: RefCell<Option<i64>>,
+    /// New chat messages on their way to SQLite (see [`ChatLog`]).
+    chat_log: Rc<ChatLog>,
 }
 
 #[wasm_bindgen]
@@ -303,14 +287,20 @@ impl Room {
 
     fn store(&self) -> SqlStore {
         let sql = self.state.storage().sql();
-        SqlStore(sql.clone(), SqlBoards(sql))
+        SqlStore {
+            sql: sql.clone(),
+            boards: SqlBoards(sql),
+            log: Rc::clone(&self.chat_log),
+        }
     }
 
     /// Runs `f` on the core with storage, then carries out every output.
     async fn step(&self, f: impl FnOnce(&mut room::Room, &mut SqlStore)) -> Result<()> {
         {
             let mut core = self.core()?.borrow_mut();
-            f(&mut core, &mut self.store());
+            let mut store = self.store();
+            f(&mut core, &mut store);
+            self.chat_log.schedule(&store.sql);
         }
         self.drain().await?;
         let due = self.core()?.borrow().poll_timeout();
@@ -501,6 +491,7 @@ impl DurableObject for Room {
             room_id: RefCell::new(room_id),
             sockets: RefCell::new(sockets),
             alarm_at: RefCell::new(None),
+            chat_log: Rc::default(),
         }
     }
 
