@@ -208,11 +208,18 @@ impl Sfu {
     /// Drains every subscriber that had packets written.
     fn flush_written(&mut self) {
         let written = std::mem::take(&mut self.written);
+        let now = self.last_now;
         for r in written {
             if let Some(c) = self.client_mut(r) {
                 c.written = false;
             }
-            self.drain(r);
+            // str0m's pacer picks a queue only in `handle_timeout`: time fed
+            // now sends the packets in this drain, not after a trip through
+            // the timer heap (one poll fewer per packet, and sooner).
+            match now {
+                Some(now) => self.feed(r, Input::Timeout(now)),
+                None => self.drain(r),
+            }
         }
         // Draining can surface events (feedback, keyframe requests).
         if !self.events.is_empty()
