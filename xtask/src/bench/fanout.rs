@@ -974,13 +974,13 @@ fn section(out: &mut String, runs: &[Run], tiny: bool) -> anyhow::Result<()> {
     )?;
     writeln!(
         out,
-        "All clients in one room under `wrangler dev` (local workerd; the room with real D1 and SQLite), beside the floor: a minimal broadcast Durable Object (`bench/floor/worker.js`, hibernating WebSockets, every message sent on to every other socket; its clients' payloads are padded to the size of the room's chat frames, {} bytes, so both carry the same bytes per delivery) under the same wrangler, each on fresh state in its own `wrangler dev`, one after the other. Room clients are guests of one invite (an account is one participant). Each probe offers chat messages at an even, open-loop rate for {} s, round-robin from one client per {PER_SENDER} messages a second (the room allows a participant 10 a second, bursts of 20, so it is offered at most {PER_SENDER} per client; beyond that the floor's clients send faster); each message carries its send time on this process's monotonic clock, and every client records arrival minus send time. A delivery is one message arriving at one client (the room echoes to its sender too, the floor does not). The rate doubles until a probe fails, then {BISECTIONS} probes bisect. **Sustained** is the highest offered rate below every failing one at which {PASS_RULE}; a probe that cannot keep up builds a backlog through its few seconds, so a tighter latency bound than 1 s keeps that from passing as sustained.\n",
+        "All clients in one room under `wrangler dev` (local workerd; the room with real D1 and SQLite), beside the floor: a minimal broadcast Durable Object (`bench/floor/worker.js`, hibernating WebSockets, every message sent on to every other socket; its clients' payloads are padded to the size of the room's chat frames, {} bytes, so both carry the same bytes per delivery) under the same wrangler, each on fresh state in its own `wrangler dev`, one after the other. Room clients are guests of one invite (an account is one participant). Each probe offers chat messages at an even, open-loop rate for {} s, round-robin from one client per {PER_SENDER} messages a second (the room allows a participant 10 a second, bursts of 20, so it is offered at most {PER_SENDER} per client; beyond that the floor's clients send faster); each message carries its send time on this process's monotonic clock, and every client records arrival minus send time. A delivery is one message arriving at one client (the room echoes to its sender too, the floor does not). The rate doubles until a probe fails, then {BISECTIONS} probes bisect. **Sustained** is the highest offered rate below every failing one at which {PASS_RULE}; a probe that cannot keep up builds a backlog through its few seconds, so a tighter latency bound than 1 s keeps that from passing as sustained. The object thread's CPU per delivery is summed over the rates at which both passed (within 2 %): steadier than the sustained rates, whose pass or fail near the knee swings by a probe or two between runs on this machine.\n",
         *FLOOR_FRAME,
         if tiny { "0.5" } else { "3" }
     )?;
     writeln!(
         out,
-        "| clients | room: sustained | floor: sustained | room / floor | room p50 / p99 there | floor p50 / p99 there |\n|---|---|---|---|---|---|"
+        "| clients | room: sustained | floor: sustained | room / floor | room p50 / p99 there | floor p50 / p99 there | object thread µs per delivery, room / floor | floor cost / room cost |\n|---|---|---|---|---|---|---|---|"
     )?;
     for &n in &sizes {
         let find = |t: Target| runs.iter().find(|r| r.target == t && r.clients == n);
@@ -1005,9 +1005,13 @@ fn section(out: &mut String, runs: &[Run], tiny: bool) -> anyhow::Result<()> {
                 format!("{} / {}", ms(p.p50_ms), ms(p.p99_ms))
             })
         };
+        let (cost, cost_ratio) = match thread_cost(room, floor) {
+            Some((r, f)) => (format!("{r:.1} / {f:.1}"), format!("{:.2}", f / r)),
+            None => ("-".into(), "-".into()),
+        };
         writeln!(
             out,
-            "| {n} | {} | {} | {ratio} | {} | {} |",
+            "| {n} | {} | {} | {ratio} | {} | {} | {cost} | {cost_ratio} |",
             rate_text(rs, room.capped),
             rate_text(fs, floor.capped),
             lat(rs),
@@ -1081,6 +1085,28 @@ fn section(out: &mut String, runs: &[Run], tiny: bool) -> anyhow::Result<()> {
         "CPU is in cores (1.00: one core busy throughout the probe's sending), from `/proc`: `bench` is this process (every client), `workerd` runs the worker and the Durable Objects (its busiest thread is the object's), `front workerd` is wrangler's proxy in front of it (every frame passes both), `others` is the rest of the machine (wrangler's node, the kernel's share not charged to these, anything else running: a probe with much of it was disturbed). Sender lag is how late the sender ran against its schedule at worst (timers tick in milliseconds); a large one means the bench, not the server, set the pace.\n"
     )?;
     Ok(())
+}
+
+/// CPU time of the object's thread per delivery, in µs, for the room and the
+/// floor over the offered rates at which both passed (rates within 2 %: the
+/// floor's are a little higher for the same deliveries, as it does not echo).
+/// Steadier than the sustained rates, whose pass or fail at the knee swings
+/// with the machine; it says what a delivery costs the object below it.
+fn thread_cost(room: &Run, floor: &Run) -> Option<(f64, f64)> {
+    let (mut r_cpu, mut r_del, mut f_cpu, mut f_del) = (0.0, 0.0, 0.0, 0.0);
+    for r in room.probes.iter().filter(|p| p.pass) {
+        let same = floor
+            .probes
+            .iter()
+            .find(|f| f.pass && (f.rate / r.rate - 1.0).abs() < 0.02);
+        if let Some(f) = same {
+            r_cpu += r.cpu.workerd_thread;
+            r_del += r.delivered;
+            f_cpu += f.cpu.workerd_thread;
+            f_del += f.delivered;
+        }
+    }
+    (r_del > 0.0 && f_del > 0.0 && r_cpu > 0.0).then(|| (r_cpu * 1e6 / r_del, f_cpu * 1e6 / f_del))
 }
 
 /// Raises this process's open-file limit (inherited by `wrangler dev`, which
@@ -1188,6 +1214,60 @@ pub fn draw(out: &mut String, points: &[FanoutPoint], dir: &std::path::Path) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn run(target: Target, probes: &[(f64, f64, f64, bool)]) -> Run {
+        Run {
+            target,
+            clients: 100,
+            probes: probes
+                .iter()
+                .map(|&(rate, delivered, thread, pass)| Probe {
+                    rate,
+                    senders: 1,
+                    delivered,
+                    fraction: 1.0,
+                    p50_ms: 1.0,
+                    p99_ms: 2.0,
+                    lag_ms: 0.0,
+                    cpu: Cpu {
+                        workerd_thread: thread,
+                        ..Cpu::default()
+                    },
+                    pass,
+                })
+                .collect(),
+            fill: Duration::ZERO,
+            making: None,
+            capped: false,
+            refused: 0,
+        }
+    }
+
+    #[test]
+    fn thread_cost_compares_only_rates_both_passed() {
+        let room = run(
+            Target::Room,
+            &[
+                (80.0, 8000.0, 0.16, true),
+                (160.0, 16000.0, 0.40, true),
+                (320.0, 32000.0, 0.9, false),
+            ],
+        );
+        let floor = run(
+            Target::Floor,
+            &[
+                (80.8, 8000.0, 0.08, true),
+                (161.6, 16000.0, 0.16, true),
+                (323.2, 32000.0, 0.3, true),
+            ],
+        );
+        let (r, f) = thread_cost(&room, &floor).unwrap();
+        // (0.16 + 0.40) cores over 24,000 deliveries/s, and (0.08 + 0.16).
+        assert!((r - 23.33).abs() < 0.01, "{r}");
+        assert!((f - 10.0).abs() < 0.01, "{f}");
+        let none = run(Target::Room, &[(80.0, 8000.0, 0.16, false)]);
+        assert_eq!(thread_cost(&none, &floor), None);
+    }
 
     #[test]
     fn buckets_round_trip_within_two_percent() {
