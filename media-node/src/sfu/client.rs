@@ -331,10 +331,6 @@ pub struct Client {
     pub packets_out: u64,
     /// On the core's list of clients to drain at the next poll.
     pub written: bool,
-    /// Packets written to this client's connection that no drain has seen
-    /// leave yet (any transmit counts): while some may wait in str0m's
-    /// queue, its pacer's "look again now" is honoured at once.
-    pub queued: u32,
     /// The latest egress bandwidth estimate.
     pub estimate: Option<Bitrate>,
     /// Tile heights on the browser's screen, by (participant, source).

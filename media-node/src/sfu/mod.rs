@@ -123,11 +123,6 @@ pub enum Command {
 /// Budget share of the estimate used for video (headroom for probing).
 const BUDGET_SHARE: u64 = 90;
 
-/// How long an idle connection's "look again now" from str0m's pacer waits
-/// (see [`Sfu::drain`]): short against the timers it may also carry (reports,
-/// feedback, estimates run on tens of milliseconds and more).
-const PACER_RECHECK: Duration = Duration::from_millis(2);
-
 /// Upgrades wait this long after the previous one.
 const UPGRADE_HOLD: Duration = Duration::from_secs(3);
 
@@ -378,7 +373,6 @@ impl Sfu {
             scheduled: Some(deadline),
             packets_out: 0,
             written: false,
-            queued: 0,
             estimate: None,
             view: HashMap::new(),
             outbox: VecDeque::new(),
@@ -622,35 +616,19 @@ impl Sfu {
         let Some(c) = self.clients.get_mut(r.key).filter(|c| c.id == r.id) else {
             return;
         };
-        let mut sent = 0;
         let polled = catch_unwind(AssertUnwindSafe(|| {
             flush(c);
             loop {
                 match c.rtc.poll_output() {
-                    Ok(str0m::Output::Transmit(t)) => {
-                        sent += 1;
-                        self.out.push_back(Output::Transmit(t));
-                    }
+                    Ok(str0m::Output::Transmit(t)) => self.out.push_back(Output::Transmit(t)),
                     Ok(str0m::Output::Event(e)) => self.events.push_back((r, e)),
                     Ok(str0m::Output::Timeout(t)) => return Some(t),
                     Err(_) => return None,
                 }
             }
         }));
-        c.queued = c.queued.saturating_sub(sent);
         match polled {
-            Ok(Some(mut t)) => {
-                // After each packet str0m's pacer asks for time "now" before
-                // it will hand out another. With nothing of ours queued that
-                // look finds nothing; the next written packet's feed makes it
-                // anyway. Waiting a little saves a pass over every stream of
-                // the connection per packet.
-                if let Some(now) = self.last_now
-                    && c.queued == 0
-                    && t <= now
-                {
-                    t = now + PACER_RECHECK;
-                }
+            Ok(Some(t)) => {
                 c.deadline = t;
                 // One live heap entry per client, at its earliest deadline;
                 // a later deadline is picked up when that entry pops.
@@ -1138,7 +1116,6 @@ impl Sfu {
         };
         tx.write_rtp(write);
         sc.packets_out += 1;
-        sc.queued = sc.queued.saturating_add(1);
         if !std::mem::replace(&mut sc.written, true) {
             self.written.push(sr);
         }
