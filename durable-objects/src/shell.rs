@@ -107,8 +107,7 @@ impl room::Store for SqlStore {
         &self.boards
     }
     fn append(&mut self, m: &ChatMessage) -> std::result::Result<(), StoreError> {
-        self.log.push(m);
-        Ok(())
+        self.log.push(&self.sql, m)
     }
 
     fn replace(&mut self, m: &ChatMessage) -> std::result::Result<(), StoreError> {
@@ -205,6 +204,14 @@ fn attachment(ws: &WebSocket) -> Option<Attachment> {
     ws.deserialize_attachment::<Attachment>().ok().flatten()
 }
 
+/// The chat write-behind's wait: `CHAT_FLUSH_MS` if set and a number.
+fn flush_after(env: &Env) -> std::time::Duration {
+    env.var("CHAT_FLUSH_MS")
+        .ok()
+        .and_then(|v| v.to_string().parse().ok())
+        .map_or(chat_log::FLUSH_AFTER, std::time::Duration::from_millis)
+}
+
 fn now_ms() -> i64 {
     worker::Date::now().as_millis() as i64
 }
@@ -252,8 +259,12 @@ fn open(state: &State) -> Result<(room::Room, Option<String>, u64)> {
         .one::<LastRow>()?;
     let last = room::Last {
         seq: u64::try_from(last.seq).unwrap_or(0),
-        // Old rows have revision 0; new ones must still come after every seq.
-        rev: u64::try_from(last.rev.max(last.seq)).unwrap_or(0),
+        // Old rows have revision 0; new ones must still come after every seq,
+        // and after every revision reserved for messages that may have been
+        // seen but not stored.
+        rev: u64::try_from(last.rev.max(last.seq))
+            .unwrap_or(0)
+            .max(chat_log::reserved_rev(&sql)),
     };
     let snapshot = match meta(&sql, "state") {
         Some(json) => {
@@ -471,6 +482,7 @@ impl Room {
 
 impl DurableObject for Room {
     fn new(state: State, env: Env) -> Self {
+        let chat_log = Rc::new(ChatLog::new(flush_after(&env)));
         let (core, room_id, next_conn) = match open(&state) {
             Ok((core, room_id, next)) => (Some(RefCell::new(core)), room_id, next),
             Err(e) => {
@@ -491,7 +503,7 @@ impl DurableObject for Room {
             room_id: RefCell::new(room_id),
             sockets: RefCell::new(sockets),
             alarm_at: RefCell::new(None),
-            chat_log: Rc::default(),
+            chat_log,
         }
     }
 

@@ -11,7 +11,9 @@ use e2e::room_client::RoomClient;
 use e2e::worker::{Worker, WorkerOptions};
 use protocol::ParticipantId;
 use protocol::board::{BoardChange, BoardId, BoardOp, Color, Point, Shape};
-use protocol::room::{ClientMessage, ErrorCode, MAX_FRAME_BYTES, ServerMessage, Track, close_code};
+use protocol::room::{
+    ChatMessage, ClientMessage, ErrorCode, MAX_FRAME_BYTES, ServerMessage, Track, close_code,
+};
 use serde_json::json;
 
 /// A room with a host and an invite link that guests may use.
@@ -386,6 +388,85 @@ async fn malformed_unknown_and_oversized_messages_are_refused_and_the_room_goes_
     worker.stop();
 }
 
+/// Stops `worker` and starts it again with `opts` on the same state.
+async fn restart(worker: Worker, setup: &common::Setup, opts: &WorkerOptions) -> Worker {
+    worker.stop();
+    let opts = WorkerOptions {
+        log: Some(setup.log("wrangler-2.log")),
+        ..opts.clone()
+    };
+    Worker::start(&setup.paths, &opts).await.unwrap()
+}
+
+/// Connects (`after` a revision, if given) and returns the welcome's history.
+async fn history(agent: &Agent, room: &str, after: Option<u64>) -> Vec<ChatMessage> {
+    let mut c = agent.room(room, after).await.expect("admitted");
+    c.until(|m| match m {
+        ServerMessage::Welcome { history, .. } => Some(history.clone()),
+        _ => None,
+    })
+    .await
+}
+
+/// New chat messages are written behind the broadcast. A room that stops
+/// inside that window loses what it had not written (here the window is
+/// widened to ten minutes so the stop surely falls in it), but never
+/// misleads: the revisions after it start past every one a client saw, so a
+/// client catching up from the lost message's revision still gets what came
+/// later; and every read writes the pending messages first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_message_lost_in_the_write_behind_window_hides_nothing_after_it() {
+    let setup = common::Setup::new();
+    let opts = setup.worker_options("wrangler-1.log");
+    let mut widened = opts.clone();
+    widened.vars.push(("CHAT_FLUSH_MS".into(), "600000".into()));
+    let worker = Worker::start(&setup.paths, &widened).await.unwrap();
+    let m = meeting(&worker, json!({})).await;
+    let p = guest(&worker, &m, "P").await;
+    let lost_rev;
+    {
+        let (mut host, _) = enter(&m.host, &m.id).await;
+        host.send(&say("kept")).await;
+        assert_eq!(host.until(chat).await, (1, "kept".into()));
+        // A read (this welcome's history) writes the pending message first.
+        let seen: Vec<String> = history(&p, &m.id, None)
+            .await
+            .into_iter()
+            .map(|h| h.text)
+            .collect();
+        assert_eq!(seen, ["kept"]);
+        host.send(&say("lost")).await;
+        lost_rev = host
+            .until(|m| match m {
+                ServerMessage::Chat { message } if message.text == "lost" => Some(message.rev),
+                _ => None,
+            })
+            .await;
+    }
+    let worker = restart(worker, &setup, &opts).await;
+    let texts = |h: Vec<ChatMessage>| h.into_iter().map(|h| h.text).collect::<Vec<_>>();
+    assert_eq!(
+        texts(history(&m.host, &m.id, None).await),
+        ["kept"],
+        "the stop fell inside the widened window"
+    );
+    let (mut host, _) = enter(&m.host, &m.id).await;
+    host.send(&say("after")).await;
+    let after = host
+        .until(|m| match m {
+            ServerMessage::Chat { message } => Some(message.clone()),
+            _ => None,
+        })
+        .await;
+    assert!(after.rev > lost_rev, "{} after {lost_rev}", after.rev);
+    assert_eq!(
+        texts(history(&p, &m.id, Some(lost_rev)).await),
+        ["after"],
+        "a client that saw the lost message still catches up"
+    );
+    worker.stop();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn room_state_chat_and_whiteboards_survive_a_restart_of_wrangler_dev() {
     let setup = common::Setup::new();
@@ -471,13 +552,7 @@ async fn room_state_chat_and_whiteboards_survive_a_restart_of_wrangler_dev() {
         })
         .await;
     }
-    worker.stop();
-
-    let opts = WorkerOptions {
-        log: Some(setup.log("wrangler-2.log")),
-        ..opts
-    };
-    let worker = Worker::start(&setup.paths, &opts).await.unwrap();
+    let worker = restart(worker, &setup, &opts).await;
     let mut p_ws = p.room(&m.id, None).await.unwrap();
     let (you, history) = p_ws
         .until(|m| match m {
