@@ -94,10 +94,7 @@ impl ChatLog {
     /// client may have seen, so a client catching up "after revision N"
     /// never skips stored messages. Refused if the mark cannot be written.
     pub fn push(&self, sql: &SqlStorage, m: &ChatMessage) -> Result<(), StoreError> {
-        let reserved = match self.reserved.get() {
-            Some(r) => r,
-            None => reserved_rev(sql),
-        };
+        let mut reserved = self.reserved.get().unwrap_or_else(|| reserved_rev(sql));
         if m.rev >= reserved {
             let next = m.rev + REV_BLOCK;
             sql.exec(
@@ -105,10 +102,9 @@ impl ChatLog {
                 vec![next.to_string().into()],
             )
             .map_err(|e| StoreError(e.to_string()))?;
-            self.reserved.set(Some(next));
-        } else {
-            self.reserved.set(Some(reserved));
+            reserved = next;
         }
+        self.reserved.set(Some(reserved));
         self.pending.borrow_mut().push(m.clone());
         Ok(())
     }

@@ -18,7 +18,7 @@ use worker::{
 };
 
 use crate::board_sql::SqlBoards;
-use crate::chat_log::{self, ChatLog};
+use crate::chat_log::{self, COLUMNS, ChatLog};
 use crate::room::{self, ConnId, Frame, Output, Snapshot, StoreError};
 
 /// What each socket carries through hibernation.
@@ -79,7 +79,6 @@ struct SqlStore {
     log: Rc<ChatLog>,
 }
 
-use chat_log::COLUMNS;
 const VISIBLE: &str = "(to_id IS NULL OR from_id = ?1 OR to_id = ?1)";
 
 impl SqlStore {
