@@ -120,6 +120,58 @@ fn tile_size_picks_the_layer_and_a_hidden_tile_gets_nothing() {
 }
 
 #[test]
+fn an_idle_section_gives_its_stream_back_and_resumes_on_the_same_ssrc() {
+    let mut s = Sim::new();
+    let a = s.join("ada", "r1", AV);
+    let b = s.join("bob", "r1", AV);
+    s.run(Duration::from_secs(3));
+    let seen = s.got(b, a, Source::Camera);
+    assert!(
+        seen.packets > 30 && seen.ssrcs.len() == 1,
+        "{:?}",
+        seen.ssrcs
+    );
+    let parked = |s: &Sim| {
+        let st = s.sfu.stats();
+        let bob = st.clients.iter().find(|c| c.participant == "u-bob");
+        (st.parks, st.unparks, bob.map_or(0, |c| c.parked))
+    };
+    assert_eq!(parked(&s), (0, 0, 0), "nothing idles while media flows");
+
+    // Hidden: nothing is sent, and within the idle time plus one sweep the
+    // section's send stream is parked. Audio keeps flowing, unparked.
+    s.view(b, &[(a, 0)]);
+    s.run(Duration::from_secs(4));
+    assert_eq!(parked(&s), (1, 0, 1));
+    let m0 = s.got(b, a, Source::Microphone).packets;
+    s.run(Duration::from_secs(1));
+    assert!(s.got(b, a, Source::Microphone).packets > m0 + 40);
+
+    // Someone joins: the node's offer to Bob must list the parked section's
+    // SSRC, so it is declared for the offer and parked again once idle;
+    // Cy's camera, hidden by Bob's view, parks too. Unparking for an offer
+    // is not counted (nothing was sent).
+    let c = s.join("cy", "r1", AV);
+    s.run(Duration::from_secs(5));
+    assert!(s.got(b, c, Source::Microphone).packets > 50);
+    assert_eq!(s.got(b, c, Source::Camera).packets, 0);
+    assert_eq!(parked(&s), (3, 0, 2));
+
+    // Shown again: the next packet declares the stream again, and the
+    // browser sees the same section on the same SSRC, starting at a
+    // keyframe, with sequence numbers still rising.
+    let before = s.got(b, a, Source::Camera);
+    s.view(b, &[(a, 100)]);
+    s.run(Duration::from_secs(3));
+    let after = s.got(b, a, Source::Camera);
+    assert!(after.packets > before.packets + 30, "video resumed");
+    assert!(after.keyframes > before.keyframes);
+    assert_eq!(after.ssrcs, seen.ssrcs, "same SSRC after the park");
+    assert_eq!(after.disorder, 0);
+    assert_eq!(parked(&s), (3, 1, 1));
+}
+
+#[test]
 fn a_congested_subscriber_gets_lower_layers_then_loses_video_before_audio() {
     let mut s = Sim::new();
     let a = s.join("ada", "r1", AV);

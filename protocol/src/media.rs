@@ -164,6 +164,13 @@ pub struct NodeStats {
     /// Audio packets not forwarded: a large room's silent microphones.
     #[serde(default)]
     pub dropped_inaudible: u64,
+    /// Idle send streams removed from a subscriber's connection, and put
+    /// back when packets resumed (a parked stream costs nothing per packet).
+    #[serde(default)]
+    pub parks: u64,
+    /// See `parks`.
+    #[serde(default)]
+    pub unparks: u64,
     /// Each connected participant, for diagnosis.
     #[serde(default)]
     pub clients: Vec<ClientStats>,
@@ -185,6 +192,9 @@ pub struct ClientStats {
     /// Tracks received: `participant/source` with the layer forwarded now
     /// (`None` when paused).
     pub receiving: Vec<(String, Option<u8>)>,
+    /// Sections whose idle send stream is parked now.
+    #[serde(default)]
+    pub parked: u32,
 }
 
 /// A track the node sends to a subscriber, as named in a [`NodeMessage::Offer`].

@@ -294,6 +294,7 @@ impl Sfu {
                         )
                     })
                     .collect(),
+                parked: c.subs.iter().filter(|s| s.parked.is_some()).count() as u32,
             })
             .collect();
         NodeStats {
@@ -543,6 +544,7 @@ impl Sfu {
         // A pending node offer loses: the browser's restart wins the glare,
         // and the node re-offers once it is answered.
         c.pending = None;
+        Self::unpark_all(c);
         let answer = c
             .rtc
             .sdp_api()
@@ -658,6 +660,7 @@ impl Sfu {
                 .collect();
             for r in all {
                 self.allocate(now, r);
+                self.park_idle(now, r);
             }
         }
         loop {
@@ -780,8 +783,9 @@ impl Sfu {
             if s.state == State::Offered {
                 s.state = State::Active;
                 started.push(i);
+                s.last_sent = Some(now);
                 if let Some(tx) = c.rtc.direct_api().stream_tx_by_mid(s.mid, None) {
-                    tx.set_rtx_cache(client::RTX_HISTORY, client::RTX_AGE, Some(0.15));
+                    subscription::tune(tx);
                 }
             }
         }
@@ -799,6 +803,29 @@ impl Sfu {
             && s.kind == MediaKind::Audio
         {
             s.set_target(Some(0), now);
+        }
+    }
+
+    /// Parks the idle send streams of `r` (see [`subscription::PARK_AFTER`]).
+    fn park_idle(&mut self, now: Instant, r: ClientRef) {
+        let Some(c) = self.client_mut(r) else { return };
+        if c.pending.is_some() {
+            // Applying the answer would give a parked section a new stream.
+            return;
+        }
+        let mut parked = 0;
+        for s in &mut c.subs {
+            parked += u64::from(s.park_if_idle(&mut c.rtc, now));
+        }
+        self.stats.parks += parked;
+    }
+
+    /// Declares every parked stream of `c` again: an offer or answer lists
+    /// the SSRCs of the send streams that exist, and str0m would give a
+    /// section without one a new SSRC. The sweep parks them again once idle.
+    fn unpark_all(c: &mut Client) {
+        for s in &mut c.subs {
+            s.unpark(&mut c.rtc);
         }
     }
 
@@ -857,6 +884,7 @@ impl Sfu {
         if adds.is_empty() && ended.is_empty() {
             return;
         }
+        Self::unpark_all(c);
         let mut api = c.rtc.sdp_api();
         for &i in &ended {
             api.stop_media(c.subs[i].mid);
@@ -1088,6 +1116,8 @@ impl Sfu {
         };
         let mid = s.mid;
         let is_video = s.kind == MediaKind::Video;
+        s.last_sent = Some(now);
+        let unparked = s.unpark(&mut sc.rtc);
         let mut write = RtpWrite::new(
             pt,
             SeqNo::from(out.seq),
@@ -1120,6 +1150,7 @@ impl Sfu {
             self.written.push(sr);
         }
         self.stats.packets_out += 1;
+        self.stats.unparks += u64::from(unparked);
         if switched {
             self.stats.layer_switches += 1;
         }

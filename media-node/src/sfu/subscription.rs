@@ -1,12 +1,14 @@
 //! A subscription: one track of another participant sent to a subscriber,
 //! in one media section of the subscriber's connection.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use protocol::ParticipantId;
 use protocol::media::Source;
+use str0m::Rtc;
 use str0m::format::Codec;
 use str0m::media::{MediaKind, Mid, Pt};
+use str0m::rtp::{Ssrc, StreamTx};
 
 use super::TrackRef;
 use super::rewrite::Rewriter;
@@ -50,7 +52,23 @@ pub struct Subscription {
     pub rewriter: Rewriter,
     /// When the target last went up (upgrades wait, downgrades do not).
     pub last_upgrade: Option<Instant>,
+    /// When a packet was last written (or the subscription started): a
+    /// section idle for [`PARK_AFTER`] is parked.
+    pub last_sent: Option<Instant>,
+    /// While parked, the SSRCs (main, RTX) of the send stream removed from
+    /// the subscriber's `Rtc`; the next packet declares them again.
+    pub parked: Option<(Ssrc, Option<Ssrc>)>,
 }
+
+/// A section that sent nothing for this long gives its send stream back.
+///
+/// str0m scans every send stream of a connection for each packet it sends
+/// (pacer queues, RTCP timers), so an idle stream (a paused tile, a silent
+/// microphone in a large room) costs as much per forwarded packet as a busy
+/// one. Removing it while idle makes a subscriber's cost follow what it
+/// receives, not the size of the room. The browser sees no change: the
+/// section, its SSRC and the sequence numbers stay the same.
+pub const PARK_AFTER: Duration = Duration::from_secs(2);
 
 impl Subscription {
     /// A subscription offered in section `mid`.
@@ -79,7 +97,52 @@ impl Subscription {
             target: None,
             rewriter: Rewriter::new(clock),
             last_upgrade: None,
+            last_sent: None,
+            parked: None,
         }
+    }
+
+    /// Removes the send stream from `rtc` if nothing was sent for
+    /// [`PARK_AFTER`]. Returns whether it parked now.
+    pub fn park_if_idle(&mut self, rtc: &mut Rtc, now: Instant) -> bool {
+        if self.state != State::Active || self.parked.is_some() {
+            return false;
+        }
+        let idle = self
+            .last_sent
+            .is_none_or(|t| now.saturating_duration_since(t) >= PARK_AFTER);
+        if !idle {
+            return false;
+        }
+        let mut api = rtc.direct_api();
+        let Some(tx) = api.stream_tx_by_mid(self.mid, None) else {
+            return false;
+        };
+        let ssrcs = (tx.ssrc(), tx.rtx());
+        api.remove_stream_tx(ssrcs.0);
+        self.parked = Some(ssrcs);
+        true
+    }
+
+    /// Declares the parked send stream again, with the same SSRCs, so the
+    /// next packet (or an offer listing the section) finds it. Returns
+    /// whether it was parked.
+    pub fn unpark(&mut self, rtc: &mut Rtc) -> bool {
+        let Some((ssrc, rtx)) = self.parked else {
+            return false;
+        };
+        // str0m panics on a stream for a section it does not know; an ended
+        // section is never unparked.
+        if self.state == State::Ended || rtc.media(self.mid).is_none() {
+            return false;
+        }
+        self.parked = None;
+        let mut api = rtc.direct_api();
+        if api.stream_tx_by_mid(self.mid, None).is_some() {
+            return false; // str0m made one meanwhile; never two per section.
+        }
+        tune(api.declare_stream_tx(ssrc, rtx, self.mid, None));
+        true
     }
 
     /// Whether a packet of `layer` goes out, given whether it starts a
@@ -118,6 +181,15 @@ impl Subscription {
         }
         target.is_some() && target != self.current
     }
+}
+
+/// Sets a subscription's send stream up: resends from a short history.
+pub fn tune(tx: &mut StreamTx) {
+    tx.set_rtx_cache(
+        super::client::RTX_HISTORY,
+        super::client::RTX_AGE,
+        Some(0.15),
+    );
 }
 
 /// What to do with one packet for one subscription.

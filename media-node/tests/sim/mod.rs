@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)] // test harness: a failure is a test failure
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -118,6 +118,8 @@ pub struct Received {
     pub last_seq: Option<u64>,
     /// Sequence numbers that went backwards or repeated.
     pub disorder: u64,
+    /// Every SSRC the section arrived on.
+    pub ssrcs: BTreeSet<u32>,
 }
 
 pub struct Peer {
@@ -460,6 +462,7 @@ impl Sim {
                 };
                 let r = p.received.entry(key).or_default();
                 r.packets += 1;
+                r.ssrcs.insert(*pkt.header.ssrc);
                 let seq = *pkt.seq_no;
                 if r.last_seq.is_some_and(|l| seq <= l) {
                     r.disorder += 1;
