@@ -3,8 +3,7 @@
 //! panel's state; a panel dragged by its title and resized by its edge; a saved
 //! default layout is applied after a reload; a host's pushed layout changes
 //! a participant's view; a hidden tile, and the audio-only view, stop that
-//! video arriving (inbound bytes stop rising) and it comes back, also after
-//! the node parked the idle stream; screenshots
+//! video arriving (inbound bytes stop rising) and it comes back; screenshots
 //! at 1280x720 and 375x812.
 
 mod common;
@@ -153,18 +152,6 @@ async fn presets_custom_layouts_pushes_and_hidden_tiles() {
     .await;
     until("Ada's video to stop at Bob's", async || {
         !flowing(&bob, &ada_cam).await
-    })
-    .await;
-    // Idle, its send stream leaves Bob's connection at the node; showing the
-    // tile must bring it back to the same section in Chromium.
-    let bob_id = format!("u-{}", people[1].1);
-    until("the idle section parked at the node", async || {
-        let stats = common::node_stats(&worker, &setup.secret).await;
-        let stats: serde_json::Value = serde_json::from_str(&stats).unwrap_or_default();
-        stats["clients"].as_array().is_some_and(|cs| {
-            cs.iter()
-                .any(|c| c["participant"] == bob_id.as_str() && c["parked"].as_u64() >= Some(1))
-        })
     })
     .await;
     click(&bob.client, ".layout-bar .unhide").await;

@@ -63,11 +63,20 @@ pub struct Subscription {
 /// A section that sent nothing for this long gives its send stream back.
 ///
 /// str0m scans every send stream of a connection for each packet it sends
-/// (pacer queues, RTCP timers), so an idle stream (a paused tile, a silent
-/// microphone in a large room) costs as much per forwarded packet as a busy
-/// one. Removing it while idle makes a subscriber's cost follow what it
-/// receives, not the size of the room. The browser sees no change: the
-/// section, its SSRC and the sequence numbers stay the same.
+/// (pacer queues, RTCP timers), so an idle stream (a silent microphone in a
+/// large room, whose packets the node drops) costs as much per forwarded
+/// packet as a busy one. Removing it while idle makes a subscriber's cost
+/// follow what it receives, not the size of the room. The browser sees no
+/// change: the section, its SSRC and the sequence numbers (ours, in RTP
+/// mode) stay the same.
+///
+/// Only streams without RTX are parked. A declared-again stream starts its
+/// RTX sequence numbers (str0m's own, for resends and padding) from zero,
+/// on the RTX SSRC the browser already saw higher numbers on: its SRTP
+/// replay check would drop every resend and padding packet until the count
+/// passed the old one, so loss repair and bandwidth probing would fail on a
+/// resumed tile. str0m 0.25 can neither keep a removed stream nor set that
+/// counter; hidden video tiles stay declared until it can.
 pub const PARK_AFTER: Duration = Duration::from_secs(2);
 
 impl Subscription {
@@ -118,6 +127,11 @@ impl Subscription {
         let Some(tx) = api.stream_tx_by_mid(self.mid, None) else {
             return false;
         };
+        // Packets or resends still queued in the pacer would be lost.
+        let queued = tx.queue_info().is_some_and(|q| q.packet_count() > 0);
+        if tx.rtx().is_some() || queued {
+            return false;
+        }
         let ssrcs = (tx.ssrc(), tx.rtx());
         api.remove_stream_tx(ssrcs.0);
         self.parked = Some(ssrcs);

@@ -152,6 +152,8 @@ pub struct Peer {
     /// When the downlink is next free.
     link_free: Instant,
     pub connected: bool,
+    /// Speaks (a high audio level); starts true for names beginning "loud".
+    pub loud: bool,
 }
 
 pub struct Sim {
@@ -338,6 +340,7 @@ impl Sim {
             .accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap())
             .unwrap();
         self.peers.push(Peer {
+            loud: name.starts_with("loud"),
             name: name.into(),
             participant: claims.participant.clone(),
             room: claims.room.clone(),
@@ -514,12 +517,7 @@ impl Sim {
                 let pt = pt(&p.rtc, Codec::Opus);
                 p.seq[3] += 1;
                 let ts = (now - self.t0).as_millis() as u32 * 48;
-                // Peers named "loud" speak; others are quiet.
-                let level = if p.name.starts_with("loud") {
-                    -10
-                } else {
-                    -100
-                };
+                let level = if p.loud { -10 } else { -100 };
                 let ext = ExtensionValues {
                     audio_level: Some(level),
                     voice_activity: Some(level > -50),
@@ -640,6 +638,43 @@ impl Sim {
         let r = self.sfu.handle_command(self.now, cmd);
         self.drain_sfu();
         r
+    }
+
+    /// `loud` speakers then `quiet` silent people join `room` with only a
+    /// microphone (names `loud0`.., then `quiet{loud}`..). Returns them.
+    pub fn microphones(&mut self, room: &str, loud: usize, quiet: usize) -> Vec<usize> {
+        (0..loud + quiet)
+            .map(|i| {
+                let name = if i < loud {
+                    format!("loud{i}")
+                } else {
+                    format!("quiet{i}")
+                };
+                let claims = Sim::claims(room, &format!("u-{name}"), &[Source::Microphone]);
+                self.join_with(&name, claims, true, false).unwrap()
+            })
+            .collect()
+    }
+
+    /// Peer `i` restarts ICE through the room (a restart offer to the node
+    /// as a control command) and applies the node's answer.
+    pub fn ice_restart(&mut self, i: usize) {
+        let mut api = self.peers[i].rtc.sdp_api();
+        api.ice_restart(true);
+        let (offer, pending) = api.apply().expect("a restart offer");
+        let (room, who) = (
+            self.peers[i].room.clone(),
+            self.peers[i].participant.clone(),
+        );
+        let answer = self
+            .command(Command::Restart(room, who, Box::new(offer)))
+            .expect("restart accepted")
+            .expect("an answer");
+        self.peers[i]
+            .rtc
+            .sdp_api()
+            .accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap())
+            .unwrap();
     }
 
     /// Tells the node the peer's tile sizes.
