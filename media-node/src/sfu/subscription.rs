@@ -55,9 +55,10 @@ pub struct Subscription {
     /// When a packet was last written (or the subscription started): a
     /// section idle for [`PARK_AFTER`] is parked.
     pub last_sent: Option<Instant>,
-    /// While parked, the SSRCs (main, RTX) of the send stream removed from
-    /// the subscriber's `Rtc`; the next packet declares them again.
-    pub parked: Option<(Ssrc, Option<Ssrc>)>,
+    /// While parked, the SSRC of the send stream removed from the
+    /// subscriber's `Rtc` (one without RTX); the next packet declares it
+    /// again.
+    pub parked: Option<Ssrc>,
 }
 
 /// A section that sent nothing for this long gives its send stream back.
@@ -132,17 +133,17 @@ impl Subscription {
         if tx.rtx().is_some() || queued {
             return false;
         }
-        let ssrcs = (tx.ssrc(), tx.rtx());
-        api.remove_stream_tx(ssrcs.0);
-        self.parked = Some(ssrcs);
+        let ssrc = tx.ssrc();
+        api.remove_stream_tx(ssrc);
+        self.parked = Some(ssrc);
         true
     }
 
-    /// Declares the parked send stream again, with the same SSRCs, so the
+    /// Declares the parked send stream again, with the same SSRC, so the
     /// next packet (or an offer listing the section) finds it. Returns
     /// whether it was parked.
     pub fn unpark(&mut self, rtc: &mut Rtc) -> bool {
-        let Some((ssrc, rtx)) = self.parked else {
+        let Some(ssrc) = self.parked else {
             return false;
         };
         // str0m panics on a stream for a section it does not know; an ended
@@ -155,7 +156,7 @@ impl Subscription {
         if api.stream_tx_by_mid(self.mid, None).is_some() {
             return false; // str0m made one meanwhile; never two per section.
         }
-        tune(api.declare_stream_tx(ssrc, rtx, self.mid, None));
+        tune(api.declare_stream_tx(ssrc, None, self.mid, None));
         true
     }
 
