@@ -157,9 +157,19 @@ fn an_idle_section_gives_its_stream_back_and_resumes_on_the_same_ssrc() {
     // counted as an unpark).
     let claims = Sim::claims("r1", "u-quiet10", &[Source::Microphone]);
     let offers = s.peers[listener].offers;
+    s.peers[listener].hold_answers = true;
     s.join_with("quiet10", claims, true, false).unwrap();
+    // Nothing parks while the offer waits for its answer: applying the
+    // answer would give a section without a stream a new SSRC.
     s.run(Duration::from_secs(5));
     assert!(s.peers[listener].offers > offers);
+    assert_eq!(
+        parked(&s).2,
+        0,
+        "declared for the offer, kept while pending"
+    );
+    s.release_answer(listener);
+    s.run(Duration::from_secs(4));
     // The 7 parked again, and the newcomer's quiet section.
     let (parks, unparks, now_parked) = parked(&s);
     assert_eq!((unparks, now_parked), (0, 8), "parks {parks}");

@@ -142,6 +142,10 @@ pub struct Peer {
     pub codec: Codec,
     pub speakers: Vec<ParticipantId>,
     pub offers: u64,
+    /// While set, the node's offers wait here unanswered (see
+    /// [`Sim::release_answer`]).
+    pub hold_answers: bool,
+    pub held_offer: Option<String>,
     /// The largest offer message (bytes) the node sent on the data channel.
     pub largest_offer: usize,
     inbox: channel::Reassembly,
@@ -357,6 +361,8 @@ impl Sim {
             codec: codecs[0],
             speakers: vec![],
             offers: 0,
+            hold_answers: false,
+            held_offer: None,
             largest_offer: 0,
             inbox: channel::Reassembly::default(),
             frame: 0,
@@ -439,16 +445,10 @@ impl Sim {
                             .into_iter()
                             .map(|t| (t.mid, (t.participant, t.source)))
                             .collect();
-                        let offer = str0m::change::SdpOffer::from_sdp_string(&sdp).unwrap();
-                        let answer = p.rtc.sdp_api().accept_offer(offer).unwrap();
-                        let msg = serde_json::to_string(&PeerMessage::Answer {
-                            sdp: answer.to_sdp_string(),
-                        })
-                        .unwrap();
-                        let id = p.channel.unwrap();
-                        for frame in channel::split(&msg) {
-                            let mut ch = p.rtc.channel(id).unwrap();
-                            assert!(ch.write(false, frame.as_bytes()).unwrap(), "buffer full");
+                        if p.hold_answers {
+                            p.held_offer = Some(sdp);
+                        } else {
+                            answer(p, &sdp);
                         }
                     }
                     NodeMessage::Speakers { ids } => p.speakers = ids,
@@ -656,6 +656,16 @@ impl Sim {
             .collect()
     }
 
+    /// Answers the offer peer `i` held back, and answers at once from now on.
+    pub fn release_answer(&mut self, i: usize) {
+        let p = &mut self.peers[i];
+        p.hold_answers = false;
+        if let Some(sdp) = p.held_offer.take() {
+            answer(p, &sdp);
+        }
+        self.drain_peer(i);
+    }
+
     /// Peer `i` restarts ICE through the room (a restart offer to the node
     /// as a control command) and applies the node's answer.
     pub fn ice_restart(&mut self, i: usize) {
@@ -722,4 +732,19 @@ fn pt(rtc: &Rtc, codec: Codec) -> str0m::media::Pt {
         .find(|p| p.spec().codec == codec)
         .map(|p| p.pt())
         .expect("codec configured")
+}
+
+/// Accepts the node's offer and sends the answer on the data channel.
+fn answer(p: &mut Peer, sdp: &str) {
+    let offer = str0m::change::SdpOffer::from_sdp_string(sdp).unwrap();
+    let answer = p.rtc.sdp_api().accept_offer(offer).unwrap();
+    let msg = serde_json::to_string(&PeerMessage::Answer {
+        sdp: answer.to_sdp_string(),
+    })
+    .unwrap();
+    let id = p.channel.unwrap();
+    for frame in channel::split(&msg) {
+        let mut ch = p.rtc.channel(id).unwrap();
+        assert!(ch.write(false, frame.as_bytes()).unwrap(), "buffer full");
+    }
 }
