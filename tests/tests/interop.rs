@@ -110,9 +110,35 @@ async fn an_aiortc_participant_and_chromium_exchange_video() {
     .await;
     let tail: Vec<&String> = seen.iter().rev().take(3).collect();
     if !matches!(got, Ok(n) if n > 0) {
-        let stats = common::node_stats(&worker, &setup.secret).await;
+        let stats = node_stats(&worker, &setup.secret).await;
         panic!("aiortc did not decode Chromium's video: {tail:?}; node: {stats}");
     }
     browser.close().await;
     let _ = peer.kill().await;
+}
+
+/// The node's `/stats`, for failure messages.
+async fn node_stats(worker: &e2e::worker::Worker, secret: &str) -> String {
+    let http = reqwest::Client::new();
+    let Ok(list) = http
+        .get(format!("{}/api/media-nodes", worker.url()))
+        .bearer_auth(secret)
+        .send()
+        .await
+    else {
+        return "unreachable".into();
+    };
+    let list: Value = list.json().await.unwrap_or_default();
+    let Some(base) = list["nodes"][0]["control_url"].as_str() else {
+        return "no node".into();
+    };
+    match http
+        .get(format!("{base}/stats"))
+        .bearer_auth(secret)
+        .send()
+        .await
+    {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(e) => e.to_string(),
+    }
 }

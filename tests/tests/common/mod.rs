@@ -153,29 +153,3 @@ pub async fn room_with(
     }
     (room, people)
 }
-
-/// The first registered node's `/stats` body, or why it could not be read.
-pub async fn node_stats(worker: &Worker, secret: &str) -> String {
-    let http = reqwest::Client::new();
-    let Ok(list) = http
-        .get(format!("{}/api/media-nodes", worker.url()))
-        .bearer_auth(secret)
-        .send()
-        .await
-    else {
-        return "unreachable".into();
-    };
-    let list: serde_json::Value = list.json().await.unwrap_or_default();
-    let Some(base) = list["nodes"][0]["control_url"].as_str() else {
-        return "no node".into();
-    };
-    match http
-        .get(format!("{base}/stats"))
-        .bearer_auth(secret)
-        .send()
-        .await
-    {
-        Ok(r) => r.text().await.unwrap_or_default(),
-        Err(e) => e.to_string(),
-    }
-}
