@@ -50,6 +50,7 @@ fn three_participants_each_receive_the_two_others() {
         assert_eq!(s.got(me, me, Source::Camera).packets, 0);
     }
     assert_eq!(s.misdelivered, 0);
+    assert_eq!(s.misattributed(), vec![]);
     let stats = s.sfu.stats();
     assert_eq!((stats.rooms, stats.participants, stats.tracks), (1, 3, 6));
 }
@@ -211,6 +212,109 @@ fn a_hidden_video_tile_with_resends_keeps_its_stream() {
     let after = s.got(b, a, Source::Camera);
     assert!(after.packets > before.packets + 30);
     assert_eq!(after.ssrcs.len(), 1);
+}
+
+#[test]
+fn a_video_slot_moves_to_the_tile_shown_and_keeps_its_ssrc() {
+    let mut s = Sim::new();
+    // The viewer shows Ada and Bob only, before anyone arrives.
+    let v = s.join("viewer", "r1", AV);
+    s.run(Duration::from_secs(1));
+    let id = |name: &str| ParticipantId::parse(&format!("u-{name}")).unwrap();
+    s.view_ids(v, &[(id("ada"), 360), (id("bob"), 360)]);
+    let [a, b, c, d] = ["ada", "bob", "cy", "dee"].map(|n| s.join(n, "r1", AV));
+    s.run(Duration::from_secs(4));
+    let names = |s: &Sim| -> Vec<String> {
+        s.peers[v]
+            .available
+            .iter()
+            .map(|t| t.participant.to_string())
+            .collect()
+    };
+    assert_eq!(names(&s), ["u-ada", "u-bob", "u-cy", "u-dee"]);
+    assert_eq!(
+        s.peers[v].slots.len(),
+        2,
+        "one video section per tile shown"
+    );
+    let bob = s.got(v, b, Source::Camera);
+    assert!(s.got(v, a, Source::Camera).packets > 30 && bob.packets > 30);
+    assert_eq!(s.got(v, c, Source::Camera).packets, 0);
+    assert!(s.got(v, c, Source::Microphone).packets > 50, "audio of all");
+    let bob_mid = s.peers[v]
+        .remote
+        .iter()
+        .find(|(_, (who, source))| *who == id("bob") && *source == Source::Camera)
+        .map(|(mid, _)| mid.clone())
+        .expect("Bob's slot");
+
+    // Bob hidden, Cy shown: Bob's slot carries Cy, with no renegotiation.
+    let offers = s.peers[v].offers;
+    let assigns = s.peers[v].assigns.len();
+    s.view_ids(v, &[(id("ada"), 360), (id("bob"), 0), (id("cy"), 360)]);
+    s.run(Duration::from_secs(3));
+    assert_eq!(s.peers[v].offers, offers, "the slot was reused");
+    let moved = &s.peers[v].assigns[assigns..];
+    let cy = s.peers[c].participant.clone();
+    assert_eq!(
+        moved
+            .iter()
+            .map(|(mid, t)| (mid.clone(), t.as_ref().map(|t| t.participant.clone())))
+            .collect::<Vec<_>>(),
+        [(bob_mid.clone(), None), (bob_mid.clone(), Some(cy))],
+        "Bob leaves the slot before Cy's first packet: {:?}",
+        s.peers[v].assigns
+    );
+    let got = s.got(v, c, Source::Camera);
+    assert!(got.packets > 30, "{got:?}");
+    assert_eq!(got.first_keyframe, Some(true), "Cy starts on a keyframe");
+    assert_eq!(got.ssrcs, bob.ssrcs, "on Bob's old SSRC");
+    let bob_now = s.got(v, b, Source::Camera).packets;
+    s.run(Duration::from_secs(1));
+    assert_eq!(s.got(v, b, Source::Camera).packets, bob_now, "Bob is off");
+
+    // Ada leaves: her slot is free, and Dee shown takes it.
+    let (room, who) = (s.peers[a].room.clone(), s.peers[a].participant.clone());
+    s.command(Command::Remove(room, who)).unwrap();
+    s.run(Duration::from_secs(1));
+    assert_eq!(names(&s), ["u-bob", "u-cy", "u-dee"]);
+    s.view_ids(v, &[(id("cy"), 360), (id("dee"), 360)]);
+    s.run(Duration::from_secs(3));
+    assert_eq!(s.peers[v].slots.len(), 2);
+    assert!(s.got(v, d, Source::Camera).packets > 30);
+    assert_eq!(s.got(v, d, Source::Camera).first_keyframe, Some(true));
+
+    // Throughout: each section's sequence numbers only rose, nothing came
+    // before the browser knew whose it was, nobody's packets showed as
+    // someone else's.
+    let p = &s.peers[v];
+    assert_eq!((p.section_disorder, p.unassigned), (0, 0));
+    assert_eq!(s.misattributed(), vec![]);
+}
+
+#[test]
+fn a_view_needing_more_slots_grows_the_pool_by_renegotiation() {
+    let mut s = Sim::new();
+    let v = s.join("viewer", "r1", AV);
+    s.run(Duration::from_secs(1));
+    let others: Vec<usize> = (0..5).map(|i| s.join(&format!("p{i}"), "r1", AV)).collect();
+    let id = |s: &Sim, i: usize| s.peers[i].participant.clone();
+    let one = [(id(&s, others[0]), 180)];
+    s.view_ids(v, &one);
+    s.run(Duration::from_secs(4));
+    let before = s.peers[v].slots.len();
+    let all: Vec<_> = others.iter().map(|&o| (id(&s, o), 180)).collect();
+    s.view_ids(v, &all);
+    s.run(Duration::from_secs(6));
+    assert!(before < 5, "{before} slots for one tile");
+    assert_eq!(s.peers[v].slots.len(), 5, "a slot per tile shown");
+    for &o in &others {
+        let got = s.got(v, o, Source::Camera);
+        assert!(got.packets > 30, "{o}: {got:?}");
+    }
+    let p = &s.peers[v];
+    assert_eq!((p.section_disorder, p.unassigned), (0, 0));
+    assert_eq!(s.misattributed(), vec![]);
 }
 
 #[test]
@@ -610,9 +714,16 @@ fn a_room_of_64_publishers_negotiates_every_track_in_framed_offers() {
     for &p in &people {
         assert_eq!(
             s.peers[p].remote.len(),
-            126,
-            "peer {p} was offered every other track"
+            63,
+            "peer {p} was offered every other microphone"
         );
+        assert_eq!(
+            s.peers[p].available.len(),
+            63,
+            "peer {p} was told of every other camera"
+        );
+        // No video flows here, so no tile needs a slot yet.
+        assert!(s.peers[p].slots.is_empty());
     }
     // Far over one data-channel message (and over aiortc's 64 KiB limit):
     // it arrived in parts.

@@ -171,6 +171,10 @@ pub struct NodeStats {
     /// See `parks`.
     #[serde(default)]
     pub unparks: u64,
+    /// Video slots given a track: a tile shown, or a slot passed from a
+    /// track not wanted now to one that is.
+    #[serde(default)]
+    pub slot_moves: u64,
     /// Each connected participant, for diagnosis.
     #[serde(default)]
     pub clients: Vec<ClientStats>,
@@ -197,7 +201,8 @@ pub struct ClientStats {
     pub parked: u32,
 }
 
-/// A track the node sends to a subscriber, as named in a [`NodeMessage::Offer`].
+/// A track the node sends to a subscriber in a section of its own, as
+/// named in a [`NodeMessage::Offer`] (audio: one section per microphone).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RemoteTrack {
     /// The media id of the section in the node's offer.
@@ -208,17 +213,52 @@ pub struct RemoteTrack {
     pub source: Source,
 }
 
+/// A track by whose and what it is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TrackName {
+    /// Whose track it is.
+    pub participant: ParticipantId,
+    /// What it is.
+    pub source: Source,
+}
+
 /// What the node sends a browser on the `sfu` data channel.
+///
+/// Video reaches a subscriber in **slots**: send-only sections that carry
+/// one video track at a time and are reused as the view changes, so a
+/// subscriber's connection grows with the tiles it shows, not with the
+/// room. [`NodeMessage::Tracks`] names the video tracks there are (a tile
+/// each); [`NodeMessage::Assign`] says which slot carries which of them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum NodeMessage {
-    /// A renegotiation: tracks were added or removed. The browser answers
+    /// A renegotiation: sections were added or stopped. The browser answers
     /// with [`PeerMessage::Answer`].
     Offer {
         /// The SDP offer.
         sdp: String,
-        /// Every track the node currently sends, by media id.
+        /// Every section that carries one track for good (audio), by
+        /// media id.
         tracks: Vec<RemoteTrack>,
+        /// The media ids of the video slots.
+        #[serde(default)]
+        slots: Vec<String>,
+    },
+    /// The video tracks this browser may show now (each gets a tile); sent
+    /// whenever the list changes. A track not listed has ended.
+    Tracks {
+        /// Every video track of the others.
+        available: Vec<TrackName>,
+    },
+    /// Slot `mid` carries `track` from its next packet on (sent with the
+    /// first keyframe of the track), or nothing (`None`, sent before the
+    /// slot's next track starts).
+    Assign {
+        /// The slot's media id.
+        mid: String,
+        /// What it carries now.
+        #[serde(default)]
+        track: Option<TrackName>,
     },
     /// Who is speaking, loudest first (at most three).
     Speakers {
@@ -250,9 +290,9 @@ pub enum PeerMessage {
         /// The SDP answer.
         sdp: String,
     },
-    /// The tiles on screen, which drive layer choice. Video tracks not
-    /// listed are not sent; before the first report every track is sent at
-    /// a default size.
+    /// The tiles on screen, which drive layer choice and slots. Video
+    /// tracks not listed are not sent; before the first report every track
+    /// is wanted at a default size.
     View {
         /// The tiles.
         tiles: Vec<TileView>,

@@ -11,7 +11,9 @@ use std::time::Instant;
 
 use protocol::ParticipantId;
 use protocol::channel::Reassembly;
-use protocol::media::{MAX_OFFER_SOURCES, MAX_SDP_BYTES, MediaClaims, Source, TrackSource};
+use protocol::media::{
+    MAX_OFFER_SOURCES, MAX_SDP_BYTES, MediaClaims, Source, TrackName, TrackSource,
+};
 use str0m::bwe::Bitrate;
 use str0m::change::{SdpOffer, SdpPendingOffer};
 use str0m::channel::ChannelId;
@@ -311,8 +313,16 @@ pub struct Client {
     pub tracks: Vec<Track>,
     /// Incoming SSRC to (track, layer), filled on a stream's first packet.
     pub ssrcs: HashMap<Ssrc, (usize, usize)>,
-    /// What this client receives; indexes are stable (ended ones stay).
+    /// What this client receives, one entry per media section: audio
+    /// sections and video slots; indexes are stable (ended ones stay).
     pub subs: Vec<Subscription>,
+    /// The others' video tracks this client may show, as last told to it
+    /// (`NodeMessage::Tracks`): the candidates for its video slots.
+    pub available: Vec<(super::TrackRef, TrackName)>,
+    /// Video slots the view needs: the next negotiation grows the pool to
+    /// this many. Slots are never removed (a stopped section stays in the
+    /// SDP for good), only reassigned.
+    pub slots_wanted: usize,
     /// The `sfu` data channel, once open.
     pub channel: Option<ChannelId>,
     /// The node's offer in flight, if any.

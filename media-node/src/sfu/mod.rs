@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use protocol::channel;
 use protocol::channel::Reassembly;
 use protocol::media::{
-    ClientStats, GrantsUpdate, NodeMessage, NodeStats, PeerMessage, RemoteTrack, Source,
+    ClientStats, GrantsUpdate, NodeMessage, NodeStats, PeerMessage, RemoteTrack, Source, TrackName,
 };
 use protocol::node::NodeLoad;
 use protocol::{ParticipantId, RoomId};
@@ -50,7 +50,7 @@ use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, SeqNo, Vp8Descriptor};
 use str0m::{Event, IceConnectionState, Input};
 
 use client::{Accepted, Client, JoinError};
-use subscription::{Gate, State, Subscription};
+use subscription::{Gate, Holder, State, Subscription};
 
 /// A client's index in the slab plus its unique id, so a reference to a
 /// client that left (and whose slot was reused) is recognised as stale.
@@ -287,11 +287,12 @@ impl Sfu {
                     .subs
                     .iter()
                     .filter(|s| s.state == State::Active)
-                    .map(|s| {
-                        (
-                            format!("{}/{}", s.participant, s.source.as_str()),
+                    .filter_map(|s| {
+                        let h = s.holder.as_ref()?;
+                        Some((
+                            format!("{}/{}", h.name.participant, h.name.source.as_str()),
                             s.current.map(|l| l as u8),
-                        )
+                        ))
                     })
                     .collect(),
                 parked: c.subs.iter().filter(|s| s.parked.is_some()).count() as u32,
@@ -365,6 +366,8 @@ impl Sfu {
             tracks,
             ssrcs: HashMap::new(),
             subs: Vec::new(),
+            available: Vec::new(),
+            slots_wanted: 0,
             channel: None,
             pending: None,
             dirty: false,
@@ -676,7 +679,7 @@ impl Sfu {
             dirty.sort();
             dirty.dedup();
             for r in dirty {
-                self.negotiate(r);
+                self.negotiate(now, r);
             }
             if self.events.is_empty() {
                 break;
@@ -742,7 +745,7 @@ impl Sfu {
                 let track = self.client(r).and_then(|c| {
                     let i = c.sub_by_mid(k.mid)?;
                     let s = &c.subs[i];
-                    Some((s.track, s.current.or(s.target)))
+                    Some((s.track()?, s.current.or(s.target)))
                 });
                 if let Some((t, Some(layer))) = track {
                     self.request_keyframe(now, t, layer);
@@ -829,17 +832,19 @@ impl Sfu {
         }
     }
 
-    /// Builds and sends the node's offer for tracks that came or went.
-    fn negotiate(&mut self, r: ClientRef) {
+    /// Tells a client which video tracks there are when that changed, and
+    /// offers when sections must come or go: an audio section per
+    /// microphone of the others, and the video slots its view needs.
+    fn negotiate(&mut self, now: Instant, r: ClientRef) {
         let Some(c) = self.client(r) else { return };
         if !c.dirty || c.pending.is_some() || c.channel.is_none() {
             return;
         }
         let room = c.room.clone();
-        let subscribe = c.subscribe;
-        // What this client should receive: every track of the others.
-        let mut wanted: Vec<(TrackRef, ParticipantId, Source, MediaKind)> = Vec::new();
-        if subscribe {
+        // What this client may receive: every track of the others.
+        let mut audio: Vec<Holder> = Vec::new();
+        let mut video: Vec<(TrackRef, TrackName)> = Vec::new();
+        if c.subscribe {
             for &p in self
                 .rooms
                 .get(&room)
@@ -851,37 +856,73 @@ impl Sfu {
                 }
                 let Some(pc) = self.client(p) else { continue };
                 for (index, t) in pc.tracks.iter().enumerate() {
-                    wanted.push((
-                        TrackRef {
-                            publisher: p,
-                            index,
-                        },
-                        pc.participant.clone(),
-                        t.source,
-                        t.kind,
-                    ));
+                    let track = TrackRef {
+                        publisher: p,
+                        index,
+                    };
+                    let name = TrackName {
+                        participant: pc.participant.clone(),
+                        source: t.source,
+                    };
+                    match t.kind {
+                        MediaKind::Audio => audio.push(Holder { track, name }),
+                        _ => video.push((track, name)),
+                    }
                 }
             }
         }
+        if self.client(r).is_some_and(|c| c.available != video) {
+            // Slots of tracks that ended are free from now on.
+            let gone: Vec<usize> = self.client(r).map_or(Vec::new(), |c| {
+                (0..c.subs.len())
+                    .filter(|&i| {
+                        let s = &c.subs[i];
+                        s.kind == MediaKind::Video
+                            && s.track().is_some_and(|t| !video.iter().any(|v| v.0 == t))
+                    })
+                    .collect()
+            });
+            for i in gone {
+                self.reassign(r, i, None);
+            }
+            let available = video.iter().map(|(_, n)| n.clone()).collect();
+            if let Some(c) = self.client_mut(r) {
+                c.available = video;
+            }
+            self.send(r, &NodeMessage::Tracks { available });
+        }
+        // How many slots the view needs, with the tracks as they are now.
+        self.allocate(now, r);
         let Some(c) = self.client_mut(r) else { return };
         c.dirty = false;
         let live: Vec<TrackRef> = c
             .subs
             .iter()
-            .filter(|s| s.state != State::Ended)
-            .map(|s| s.track)
+            .filter(|s| s.kind == MediaKind::Audio && s.state != State::Ended)
+            .filter_map(Subscription::track)
             .collect();
-        let adds: Vec<_> = wanted
+        let adds: Vec<Holder> = audio
             .iter()
-            .filter(|w| !live.contains(&w.0))
+            .filter(|h| !live.contains(&h.track))
             .cloned()
             .collect();
         let ended: Vec<usize> = (0..c.subs.len())
             .filter(|&i| {
-                c.subs[i].state != State::Ended && !wanted.iter().any(|w| w.0 == c.subs[i].track)
+                let s = &c.subs[i];
+                s.kind == MediaKind::Audio
+                    && s.state != State::Ended
+                    && !s
+                        .track()
+                        .is_some_and(|t| audio.iter().any(|h| h.track == t))
             })
             .collect();
-        if adds.is_empty() && ended.is_empty() {
+        let slots = c
+            .subs
+            .iter()
+            .filter(|s| s.kind == MediaKind::Video && s.state != State::Ended)
+            .count();
+        let new_slots = c.slots_wanted.saturating_sub(slots);
+        if adds.is_empty() && ended.is_empty() && new_slots == 0 {
             return;
         }
         Self::unpark_all(c);
@@ -890,15 +931,26 @@ impl Sfu {
             api.stop_media(c.subs[i].mid);
         }
         let mut new_subs = Vec::new();
-        for (track, who, source, kind) in adds {
+        for h in adds {
+            let who = &h.name.participant;
             let mid = api.add_media(
-                kind,
+                MediaKind::Audio,
                 Direction::SendOnly,
                 Some(who.to_string()),
-                Some(format!("{who}-{}", source.as_str())),
+                Some(format!("{who}-{}", h.name.source.as_str())),
                 None,
             );
-            new_subs.push(Subscription::new(track, who, source, kind, mid));
+            new_subs.push(Subscription::new(Some(h), MediaKind::Audio, mid));
+        }
+        for _ in 0..new_slots {
+            let mid = api.add_media(
+                MediaKind::Video,
+                Direction::SendOnly,
+                Some("slots".into()),
+                None,
+                None,
+            );
+            new_subs.push(Subscription::new(None, MediaKind::Video, mid));
         }
         let applied = api.apply();
         for &i in &ended {
@@ -911,40 +963,79 @@ impl Sfu {
             return;
         };
         c.pending = Some(pending);
-        let tracks: Vec<RemoteTrack> = c
-            .subs
-            .iter()
-            .filter(|s| s.state != State::Ended)
-            .map(|s| RemoteTrack {
-                mid: s.mid.to_string(),
-                participant: s.participant.clone(),
-                source: s.source,
+        let live = c.subs.iter().filter(|s| s.state != State::Ended);
+        let tracks: Vec<RemoteTrack> = live
+            .clone()
+            .filter(|s| s.kind == MediaKind::Audio)
+            .filter_map(|s| {
+                let h = s.holder.as_ref()?;
+                Some(RemoteTrack {
+                    mid: s.mid.to_string(),
+                    participant: h.name.participant.clone(),
+                    source: h.name.source,
+                })
             })
+            .collect();
+        let slots = live
+            .filter(|s| s.kind == MediaKind::Video)
+            .map(|s| s.mid.to_string())
             .collect();
         for i in ended {
             self.unlink_sub(r, i);
         }
         for i in first_new..count {
-            let track = self.client(r).map(|c| c.subs[i].track);
-            if let Some(t) = track
-                && let Some(pc) = self.client_mut(t.publisher)
-                && let Some(tr) = pc.tracks.get_mut(t.index)
-            {
-                tr.subscribers.push((r, i));
-            }
+            self.link_sub(r, i);
         }
         self.send(
             r,
             &NodeMessage::Offer {
                 sdp: offer.to_sdp_string(),
                 tracks,
+                slots,
             },
         );
     }
 
+    /// Gives video slot `i` of `r` to `holder`, or frees it: moves the slot
+    /// from the old track's subscriber list to the new one's, and tells the
+    /// browser the old holder is off the slot before anything of the new
+    /// one can arrive.
+    fn reassign(&mut self, r: ClientRef, i: usize, holder: Option<Holder>) {
+        self.unlink_sub(r, i);
+        let Some(c) = self.client_mut(r) else { return };
+        let Some(s) = c.subs.get_mut(i) else { return };
+        let told = s.holder.is_some() && !s.announce;
+        s.assign(holder);
+        let mid = s.mid.to_string();
+        if told {
+            queue(&mut c.outbox, &NodeMessage::Assign { mid, track: None });
+        }
+        self.link_sub(r, i);
+    }
+
+    /// Adds subscription `i` of `r` to its track's subscriber list.
+    fn link_sub(&mut self, r: ClientRef, i: usize) {
+        let Some(t) = self
+            .client(r)
+            .and_then(|c| c.subs.get(i))
+            .and_then(|s| s.track())
+        else {
+            return;
+        };
+        if let Some(pc) = self.client_mut(t.publisher)
+            && let Some(tr) = pc.tracks.get_mut(t.index)
+        {
+            tr.subscribers.push((r, i));
+        }
+    }
+
     /// Removes subscription `i` of `r` from its track's subscriber list.
     fn unlink_sub(&mut self, r: ClientRef, i: usize) {
-        let Some(t) = self.client(r).and_then(|c| c.subs.get(i)).map(|s| s.track) else {
+        let Some(t) = self
+            .client(r)
+            .and_then(|c| c.subs.get(i))
+            .and_then(|s| s.track())
+        else {
             return;
         };
         if let Some(pc) = self.client_mut(t.publisher)
@@ -954,12 +1045,11 @@ impl Sfu {
         }
     }
 
-    /// Queues a message for a client's data channel, in frames of at most
-    /// [`channel::CHUNK_BYTES`], and writes what fits now.
+    /// Queues a message for a client's data channel and writes what fits
+    /// now.
     fn send(&mut self, r: ClientRef, msg: &NodeMessage) {
         let Some(c) = self.client_mut(r) else { return };
-        let json = serde_json::to_string(msg).unwrap_or_default();
-        c.outbox.extend(channel::split(&json));
+        queue(&mut c.outbox, msg);
         self.drain(r);
     }
 
@@ -1098,8 +1188,10 @@ impl Sfu {
         let gate = s.gate(layer, keyframe);
         let waiting = s.target == Some(layer) && s.current != Some(layer);
         let Gate::Forward { switched } = gate else {
-            if waiting && !keyframe {
-                let t = s.track;
+            if waiting
+                && !keyframe
+                && let Some(t) = s.track()
+            {
                 self.mark_keyframe_wanted(t, layer, now);
             }
             return;
@@ -1117,6 +1209,18 @@ impl Sfu {
         let mid = s.mid;
         let is_video = s.kind == MediaKind::Video;
         s.last_sent = Some(now);
+        if std::mem::take(&mut s.announce) {
+            // The slot's new track starts here: the browser binds it to its
+            // tile now, never earlier (it would show the old holder's tail).
+            let track = s.holder.as_ref().map(|h| h.name.clone());
+            queue(
+                &mut sc.outbox,
+                &NodeMessage::Assign {
+                    mid: mid.to_string(),
+                    track,
+                },
+            );
+        }
         let unparked = s.unpark(&mut sc.rtc);
         let mut write = RtpWrite::new(
             pt,
@@ -1207,80 +1311,190 @@ impl Sfu {
         }
     }
 
-    /// Chooses layers for a subscriber's video from its estimate and view.
+    /// Chooses layers for a subscriber's video from its estimate and view,
+    /// and gives each track it will receive a video slot.
+    ///
+    /// A track keeps its slot while it is wanted (and, paused, until
+    /// another track needs the slot). A track newly wanted takes a free
+    /// slot: one carrying nothing, else the one of the least important
+    /// track not wanted now. When none is free the pool grows at the next
+    /// negotiation, and the track waits for it.
     fn allocate(&mut self, now: Instant, r: ClientRef) {
         let Some(c) = self.client(r) else { return };
         let estimate = c.estimate.map_or(600_000, |b| b.as_u64());
         let mut audio = 0u64;
-        let mut wants = Vec::new();
-        let mut idx = Vec::new();
-        for (i, s) in c.subs.iter().enumerate() {
-            if s.state != State::Active {
+        for s in &c.subs {
+            if s.state != State::Active || s.kind != MediaKind::Audio {
                 continue;
             }
-            let Some(pc) = self.client(s.track.publisher) else {
-                continue;
-            };
-            let Some(track) = pc.tracks.get(s.track.index) else {
-                continue;
-            };
-            if s.kind == MediaKind::Audio {
+            if let Some(t) = s.track()
+                && let Some(track) = self
+                    .client(t.publisher)
+                    .and_then(|pc| pc.tracks.get(t.index))
+            {
                 audio += track.layers[0].bitrate;
+            }
+        }
+        // The payload types the browser accepts in a slot (all slots are
+        // offered alike); unknown before the first slot is negotiated.
+        let accepted: Option<Vec<str0m::media::Pt>> = c
+            .subs
+            .iter()
+            .find(|s| s.kind == MediaKind::Video && s.state == State::Active)
+            .and_then(|s| c.rtc.media(s.mid))
+            .map(|m| m.remote_pts().to_vec());
+        let decodable = |codec: Codec| {
+            accepted.as_ref().is_none_or(|pts| {
+                c.rtc
+                    .codec_config()
+                    .params()
+                    .iter()
+                    .any(|x| x.spec().codec == codec && pts.contains(&x.pt()))
+            })
+        };
+        let mut wants = Vec::new();
+        let mut candidates: Vec<Holder> = Vec::new();
+        for (t, name) in &c.available {
+            let Some(track) = self
+                .client(t.publisher)
+                .and_then(|pc| pc.tracks.get(t.index))
+            else {
+                continue;
+            };
+            let codec = track.layers.iter().find_map(|l| l.codec.and_then(|x| x.1));
+            // Nothing of a muted track flows, and no transcoding happens.
+            if track.blocked || codec.is_some_and(|x| !decodable(x)) {
                 continue;
             }
             let height = c
                 .view
-                .get(&(s.participant.clone(), s.source))
+                .get(&(name.participant.clone(), name.source))
                 .copied()
                 .unwrap_or(if c.view.is_empty() {
                     DEFAULT_TILE_HEIGHT
                 } else {
                     0
                 });
-            let priority = match s.source {
+            // Among equals, a track already in a slot goes first: tiles of
+            // one size on a short budget would otherwise trade slots (and
+            // keyframes) at every pass.
+            let holds = c
+                .subs
+                .iter()
+                .any(|s| s.kind == MediaKind::Video && s.state == State::Active && s.carries(*t));
+            let priority = match name.source {
                 Source::Screen => 1_000_000,
                 _ => height,
             };
             wants.push(layer::Want {
                 layers: track.layer_infos(now),
                 tile_height: height,
-                priority,
+                priority: priority * 2 + u32::from(holds),
             });
-            idx.push(i);
+            candidates.push(Holder {
+                track: *t,
+                name: name.clone(),
+            });
         }
         let budget = self
             .overload
             .scale((estimate * BUDGET_SHARE / 100).saturating_sub(audio));
         let chosen = layer::allocate(budget, &wants);
-        let ideal_sum: u64 = wants
+        let is_slot = |s: &Subscription| s.kind == MediaKind::Video && s.state != State::Ended;
+        let mut slot_of: Vec<Option<usize>> = candidates
             .iter()
-            .filter_map(|w| layer::ideal(w).map(|l| w.layers[l].bitrate.max(150_000)))
-            .sum();
-        let mut keyframes = Vec::new();
-        let Some(c) = self.client_mut(r) else { return };
-        for (k, &i) in idx.iter().enumerate() {
-            let s = &mut c.subs[i];
-            let mut target = chosen[k];
-            // Upgrades wait; downgrades and pauses do not.
-            if target > s.target
+            .map(|h| c.subs.iter().position(|s| is_slot(s) && s.carries(h.track)))
+            .collect();
+        // Upgrades wait; downgrades and pauses do not.
+        let mut targets = chosen.clone();
+        for (k, target) in targets.iter_mut().enumerate() {
+            let Some(s) = slot_of[k].map(|i| &c.subs[i]) else {
+                continue;
+            };
+            if *target > s.target
                 && s.target.is_some()
                 && s.last_upgrade
                     .is_some_and(|t| now.saturating_duration_since(t) < UPGRADE_HOLD)
             {
-                target = s.target;
-            }
-            if s.set_target(target, now)
-                && let Some(l) = target
-            {
-                keyframes.push((s.track, l));
+                *target = s.target;
             }
         }
-        let min: u64 = chosen
+        let wanted = |t: TrackRef| {
+            candidates
+                .iter()
+                .zip(&targets)
+                .any(|(h, x)| h.track == t && x.is_some())
+        };
+        let importance = |t: TrackRef| {
+            candidates
+                .iter()
+                .position(|h| h.track == t)
+                .map_or(0, |k| wants[k].priority.saturating_add(1))
+        };
+        let mut free: Vec<(bool, u32, usize)> = (0..c.subs.len())
+            .filter(|&i| c.subs[i].kind == MediaKind::Video && c.subs[i].state == State::Active)
+            .filter(|&i| c.subs[i].track().is_none_or(|t| !wanted(t)))
+            .map(|i| {
+                let t = c.subs[i].track();
+                (t.is_some(), t.map_or(0, importance), i)
+            })
+            .collect();
+        free.sort();
+        let mut needs: Vec<usize> = (0..candidates.len())
+            .filter(|&k| targets[k].is_some() && slot_of[k].is_none())
+            .collect();
+        needs.sort_by_key(|&k| Reverse(wants[k].priority));
+        let shown = targets.iter().filter(|t| t.is_some()).count();
+        let slots = c.subs.iter().filter(|s| is_slot(s)).count();
+        let moves: Vec<(usize, usize)> = needs
+            .into_iter()
+            .zip(free.into_iter().map(|(_, _, i)| i))
+            .collect();
+        for (k, i) in moves {
+            self.reassign(r, i, Some(candidates[k].clone()));
+            self.stats.slot_moves += 1;
+            slot_of[k] = Some(i);
+        }
+        let ideal_sum: u64 = wants
+            .iter()
+            .filter_map(|w| layer::ideal(w).map(|l| w.layers[l].bitrate.max(150_000)))
+            .sum();
+        let min: u64 = targets
             .iter()
             .zip(&wants)
             .filter_map(|(c, w)| c.map(|l| w.layers[l].bitrate))
             .sum::<u64>()
             + audio;
+        let mut keyframes = Vec::new();
+        let Some(c) = self.clients.get_mut(r.key).filter(|c| c.id == r.id) else {
+            return;
+        };
+        for (k, slot) in slot_of.iter().enumerate() {
+            let Some(s) = slot.and_then(|i| c.subs.get_mut(i)) else {
+                continue;
+            };
+            if s.set_target(targets[k], now)
+                && let Some(l) = targets[k]
+            {
+                keyframes.push((candidates[k].track, l));
+            }
+        }
+        // Slots whose track is no candidate any more (muted, undecodable)
+        // pause until they are given to another.
+        for s in c.subs.iter_mut().filter(|s| is_slot(s)) {
+            if s.track()
+                .is_some_and(|t| !candidates.iter().any(|h| h.track == t))
+            {
+                s.set_target(None, now);
+            }
+        }
+        if shown > slots {
+            c.slots_wanted = c.slots_wanted.max(shown);
+            if !c.dirty {
+                c.dirty = true;
+                self.dirty.push(r);
+            }
+        }
         c.rtc.bwe().set_bitrate(
             Bitrate::from(min.max(100_000)),
             Bitrate::from((ideal_sum + audio).max(300_000)),
@@ -1397,6 +1611,13 @@ impl Sfu {
             reason,
         });
     }
+}
+
+/// Queues a message for a client's data channel, in frames of at most
+/// [`channel::CHUNK_BYTES`]; the next drain writes them.
+fn queue(outbox: &mut VecDeque<String>, msg: &NodeMessage) {
+    let json = serde_json::to_string(msg).unwrap_or_default();
+    outbox.extend(channel::split(&json));
 }
 
 /// Writes a client's queued data-channel frames while its send buffer takes

@@ -1,10 +1,11 @@
-//! A subscription: one track of another participant sent to a subscriber,
-//! in one media section of the subscriber's connection.
+//! A subscription: one media section of a subscriber's connection and what
+//! it carries. An audio section carries one microphone for good; a video
+//! section is a **slot**, carrying whichever video track the subscriber's
+//! view needs now (see [`Subscription::assign`]).
 
 use std::time::{Duration, Instant};
 
-use protocol::ParticipantId;
-use protocol::media::Source;
+use protocol::media::TrackName;
 use str0m::Rtc;
 use str0m::format::Codec;
 use str0m::media::{MediaKind, Mid, Pt};
@@ -25,16 +26,26 @@ pub enum State {
     Ended,
 }
 
-/// One track sent to one subscriber.
-#[derive(Debug)]
-pub struct Subscription {
+/// The track a section carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
     /// The track.
     pub track: TrackRef,
-    /// Whose it is (for the subscriber's track map).
-    pub participant: ParticipantId,
-    /// What it is.
-    pub source: Source,
-    /// Audio or video.
+    /// Whose and what it is, as the browser knows it.
+    pub name: TrackName,
+}
+
+/// One section of a subscriber's connection.
+#[derive(Debug)]
+pub struct Subscription {
+    /// The track carried now: always one for audio; for a video slot, the
+    /// track assigned (`None` while the slot is free).
+    pub holder: Option<Holder>,
+    /// The browser has not been told of the holder yet: `Assign` goes out
+    /// with the holder's first forwarded packet, so a tile never binds to
+    /// the slot before its own frames come.
+    pub announce: bool,
+    /// Audio or video (a video section is a slot).
     pub kind: MediaKind,
     /// The subscriber's media section carrying it.
     pub mid: Mid,
@@ -81,23 +92,17 @@ pub struct Subscription {
 pub const PARK_AFTER: Duration = Duration::from_secs(2);
 
 impl Subscription {
-    /// A subscription offered in section `mid`.
-    pub fn new(
-        track: TrackRef,
-        participant: ParticipantId,
-        source: Source,
-        kind: MediaKind,
-        mid: Mid,
-    ) -> Self {
+    /// A section offered as `mid`, carrying `holder` (audio) or free (a
+    /// video slot).
+    pub fn new(holder: Option<Holder>, kind: MediaKind, mid: Mid) -> Self {
         let clock = if kind == MediaKind::Audio {
             48_000
         } else {
             90_000
         };
         Subscription {
-            track,
-            participant,
-            source,
+            holder,
+            announce: false,
             kind,
             mid,
             pt: None,
@@ -110,6 +115,30 @@ impl Subscription {
             last_sent: None,
             parked: None,
         }
+    }
+
+    /// The track carried now.
+    pub fn track(&self) -> Option<TrackRef> {
+        self.holder.as_ref().map(|h| h.track)
+    }
+
+    /// Whether this section carries `track` now.
+    pub fn carries(&self, track: TrackRef) -> bool {
+        self.track() == Some(track)
+    }
+
+    /// Gives a video slot to another track (or frees it), returning the
+    /// previous holder. The new holder starts paused, like a new
+    /// subscription: the caller sets its target and asks for a keyframe.
+    /// The rewriter carries on, so the slot's SSRC, sequence numbers,
+    /// timestamps and picture ids stay continuous for the browser, exactly
+    /// as across a layer switch; the RTX stream is untouched.
+    pub fn assign(&mut self, holder: Option<Holder>) -> Option<Holder> {
+        self.current = None;
+        self.target = None;
+        self.last_upgrade = None;
+        self.announce = holder.is_some();
+        std::mem::replace(&mut self.holder, holder)
     }
 
     /// Removes the send stream from `rtc` if nothing was sent for

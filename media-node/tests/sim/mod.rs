@@ -15,7 +15,9 @@ use media_node::sfu::client::{self, Endpoint};
 use media_node::sfu::frame;
 use media_node::sfu::{Command, Limits, Output, Sfu};
 use protocol::channel;
-use protocol::media::{MediaClaims, NodeMessage, PeerMessage, Source, TileView, TrackSource};
+use protocol::media::{
+    MediaClaims, NodeMessage, PeerMessage, Source, TileView, TrackName, TrackSource,
+};
 use protocol::{ParticipantId, RoomId};
 use str0m::change::SdpAnswer;
 use str0m::channel::ChannelId;
@@ -120,6 +122,11 @@ pub struct Received {
     pub disorder: u64,
     /// Every SSRC the section arrived on.
     pub ssrcs: BTreeSet<u32>,
+    /// Video: the peer index stamped in each packet by its publisher (a
+    /// slot must never deliver one participant's packets as another's).
+    pub senders: BTreeSet<u8>,
+    /// Video: whether the first packet received started a keyframe.
+    pub first_keyframe: Option<bool>,
 }
 
 pub struct Peer {
@@ -133,8 +140,21 @@ pub struct Peer {
     /// Our sending sections.
     pub audio_mid: Option<Mid>,
     pub video_mid: Option<Mid>,
-    /// The node's map of what it sends us, by mid.
+    /// The node's map of what it sends us, by mid: audio sections from its
+    /// offers, video slots from its `Assign` messages.
     pub remote: BTreeMap<String, (ParticipantId, Source)>,
+    /// The video slots of the node's last offer.
+    pub slots: Vec<String>,
+    /// The video tracks the node last said there are.
+    pub available: Vec<TrackName>,
+    /// Every `Assign` the node sent, in order.
+    pub assigns: Vec<(String, Option<TrackName>)>,
+    /// Packets on a section the node had not said what it carries.
+    pub unassigned: u64,
+    /// The last sequence number per section, and how often one went
+    /// backwards or repeated across everything the section carried.
+    pub last_seq_by_mid: BTreeMap<String, u64>,
+    pub section_disorder: u64,
     pub received: BTreeMap<(ParticipantId, Source), Received>,
     pub keyframe_wanted: [bool; 3],
     pub keyframe_requests: u64,
@@ -355,6 +375,12 @@ impl Sim {
             audio_mid: a,
             video_mid: v,
             remote: BTreeMap::new(),
+            slots: Vec::new(),
+            available: Vec::new(),
+            assigns: Vec::new(),
+            unassigned: 0,
+            last_seq_by_mid: BTreeMap::new(),
+            section_disorder: 0,
             received: BTreeMap::new(),
             keyframe_wanted: [true; 3],
             keyframe_requests: 0,
@@ -438,13 +464,16 @@ impl Sim {
                     return;
                 };
                 match serde_json::from_str::<NodeMessage>(&text).unwrap() {
-                    NodeMessage::Offer { sdp, tracks } => {
+                    NodeMessage::Offer { sdp, tracks, slots } => {
                         p.offers += 1;
                         p.largest_offer = p.largest_offer.max(text.len());
-                        p.remote = tracks
-                            .into_iter()
-                            .map(|t| (t.mid, (t.participant, t.source)))
-                            .collect();
+                        p.remote.retain(|mid, _| slots.contains(mid));
+                        p.remote.extend(
+                            tracks
+                                .into_iter()
+                                .map(|t| (t.mid, (t.participant, t.source))),
+                        );
+                        p.slots = slots;
                         if p.hold_answers {
                             p.held_offer = Some(sdp);
                         } else {
@@ -452,6 +481,16 @@ impl Sim {
                         }
                     }
                     NodeMessage::Speakers { ids } => p.speakers = ids,
+                    NodeMessage::Tracks { available } => p.available = available,
+                    NodeMessage::Assign { mid, track } => {
+                        match &track {
+                            Some(t) => p
+                                .remote
+                                .insert(mid.clone(), (t.participant.clone(), t.source)),
+                            None => p.remote.remove(&mid),
+                        };
+                        p.assigns.push((mid, track));
+                    }
                 }
             }
             Event::RtpPacket(pkt) => {
@@ -460,7 +499,18 @@ impl Sim {
                     .direct_api()
                     .stream_rx(&pkt.header.ssrc)
                     .map(|s| s.mid());
-                let Some(key) = mid.and_then(|m| p.remote.get(&m.to_string()).cloned()) else {
+                let Some(mid) = mid.map(|m| m.to_string()) else {
+                    return;
+                };
+                let seq = *pkt.seq_no;
+                if p.last_seq_by_mid
+                    .insert(mid.clone(), seq)
+                    .is_some_and(|l| seq <= l)
+                {
+                    p.section_disorder += 1;
+                }
+                let Some(key) = p.remote.get(&mid).cloned() else {
+                    p.unassigned += 1;
                     return;
                 };
                 let r = p.received.entry(key).or_default();
@@ -483,7 +533,10 @@ impl Sim {
                     && pkt.payload.len() > 16
                 {
                     r.by_layer[(b - 0x40) as usize] += 1;
-                    if frame::inspect(codec, &pkt.payload).keyframe {
+                    r.senders.insert(pkt.payload[pkt.payload.len() - 2]);
+                    let keyframe = frame::inspect(codec, &pkt.payload).keyframe;
+                    r.first_keyframe.get_or_insert(keyframe);
+                    if keyframe {
                         r.keyframes += 1;
                     }
                 }
@@ -549,7 +602,7 @@ impl Sim {
                     let n = LAYER_PACKETS[layer];
                     for k in 0..n {
                         p.seq[layer] += 1;
-                        let payload = payload(
+                        let mut payload = payload(
                             codec,
                             (p.frame & 0x7fff) as u16,
                             keyframe,
@@ -557,6 +610,8 @@ impl Sim {
                             layer,
                             LAYER_BYTES[layer],
                         );
+                        let at = payload.len() - 2;
+                        payload[at] = i as u8;
                         let seq = p.seq[layer];
                         let rid = Rid::from(RIDS[layer]);
                         if let Some(tx) = p.rtc.direct_api().stream_tx_by_mid(mid, Some(rid)) {
@@ -689,13 +744,23 @@ impl Sim {
 
     /// Tells the node the peer's tile sizes.
     pub fn view(&mut self, i: usize, tiles: &[(usize, u32)]) {
+        let tiles: Vec<(ParticipantId, u32)> = tiles
+            .iter()
+            .map(|&(of, h)| (self.peers[of].participant.clone(), h))
+            .collect();
+        self.view_ids(i, &tiles);
+    }
+
+    /// Tells the node the peer's camera tile sizes by participant (who may
+    /// not have joined yet).
+    pub fn view_ids(&mut self, i: usize, tiles: &[(ParticipantId, u32)]) {
         let tiles: Vec<TileView> = tiles
             .iter()
-            .map(|&(of, h)| TileView {
-                participant: self.peers[of].participant.clone(),
+            .map(|(who, h)| TileView {
+                participant: who.clone(),
                 source: Source::Camera,
                 width: h * 16 / 9,
-                height: h,
+                height: *h,
             })
             .collect();
         let msg = serde_json::to_vec(&PeerMessage::View { tiles }).unwrap();
@@ -713,6 +778,26 @@ impl Sim {
             .get(&(who.clone(), source))
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// Tracks received as someone else's: (receiver, attributed to, the
+    /// publisher stamped in the packets). Empty when slots deliver right.
+    pub fn misattributed(&self) -> Vec<(usize, usize, u8)> {
+        let mut wrong = Vec::new();
+        for (i, p) in self.peers.iter().enumerate() {
+            for ((who, _), r) in &p.received {
+                let Some(of) = self.peers.iter().position(|q| &q.participant == who) else {
+                    continue;
+                };
+                wrong.extend(
+                    r.senders
+                        .iter()
+                        .filter(|&&x| usize::from(x) != of)
+                        .map(|&x| (i, of, x)),
+                );
+            }
+        }
+        wrong
     }
 
     /// Packet counts of everything peer `i` received so far.
