@@ -233,40 +233,42 @@ impl Peer {
         }
     }
 
-    /// Our node's renegotiation: answer its offer, then report the tiles.
+    /// Our node's messages: answer its offers; report the tiles whenever
+    /// it lists the video tracks there are (the view decides which of
+    /// them get a video slot).
     fn node_message(&mut self, msg: NodeMessage) {
-        let NodeMessage::Offer { sdp, tracks } = msg else {
-            return;
-        };
-        let Ok(offer) = str0m::change::SdpOffer::from_sdp_string(&sdp) else {
-            return;
-        };
-        let Ok(answer) = self.rtc.sdp_api().accept_offer(offer) else {
-            return;
-        };
-        let answer = PeerMessage::Answer {
-            sdp: answer.to_sdp_string(),
-        };
-        self.send_channel(&answer);
-        let offered: Vec<ParticipantId> = tracks
-            .into_iter()
-            .filter(|t| t.source == Source::Camera)
-            .map(|t| t.participant)
-            .collect();
-        let tiles = offered
-            .into_iter()
-            .filter_map(|who| {
-                let index = *self.publishers.get(&who)?;
-                let height = self.tiles.iter().find(|t| t.0 == index)?.1;
-                (height > 0).then(|| TileView {
-                    participant: who,
-                    source: Source::Camera,
-                    width: height * 16 / 9,
-                    height,
-                })
-            })
-            .collect();
-        self.send_channel(&PeerMessage::View { tiles });
+        match msg {
+            NodeMessage::Offer { sdp, .. } => {
+                let Ok(offer) = str0m::change::SdpOffer::from_sdp_string(&sdp) else {
+                    return;
+                };
+                let Ok(answer) = self.rtc.sdp_api().accept_offer(offer) else {
+                    return;
+                };
+                let answer = PeerMessage::Answer {
+                    sdp: answer.to_sdp_string(),
+                };
+                self.send_channel(&answer);
+            }
+            NodeMessage::Tracks { available } => {
+                let tiles = available
+                    .into_iter()
+                    .filter(|t| t.source == Source::Camera)
+                    .filter_map(|t| {
+                        let index = *self.publishers.get(&t.participant)?;
+                        let height = self.tiles.iter().find(|x| x.0 == index)?.1;
+                        (height > 0).then(|| TileView {
+                            participant: t.participant,
+                            source: Source::Camera,
+                            width: height * 16 / 9,
+                            height,
+                        })
+                    })
+                    .collect();
+                self.send_channel(&PeerMessage::View { tiles });
+            }
+            NodeMessage::Assign { .. } | NodeMessage::Speakers { .. } => {}
+        }
     }
 
     fn send_channel(&mut self, msg: &PeerMessage) {
