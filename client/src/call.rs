@@ -4,17 +4,21 @@
 //! `sfu` and one send-only section per source (microphone; camera with
 //! three simulcast layers `l`, `m`, `h`; screen). Publishing and muting swap
 //! tracks with `replaceTrack` and never renegotiate. The node adds and
-//! removes the others' tracks by offering on the data channel; this side
-//! answers. After a network drop the call restarts ICE through the room.
+//! removes sections by offering on the data channel; this side answers.
+//! Audio comes in a section per microphone; video in **slots**, sections the
+//! node reuses for whichever tracks this page shows (it lists the tracks
+//! there are, and says which slot carries which: see
+//! `protocol::media::NodeMessage`). After a network drop the call restarts
+//! ICE through the room.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use crate::codec::VideoCodec;
 use protocol::ParticipantId;
 use protocol::channel;
-use protocol::media::{NodeMessage, PeerMessage, RemoteTrack, Source, TileView, TrackSource};
+use protocol::media::{NodeMessage, PeerMessage, Source, TileView, TrackName, TrackSource};
 use protocol::room::ClientMessage;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
@@ -27,7 +31,11 @@ use web_sys::{
 
 /// What the call tells the page.
 pub enum CallEvent {
-    /// A remote track arrived (or was replaced).
+    /// The others' video tracks there are now: a tile each, showing its
+    /// placeholder until a [`CallEvent::Track`] brings its frames.
+    Available(Vec<TrackName>),
+    /// A remote track's frames arrive in `stream` (a new track, or a video
+    /// track given a slot).
     Track {
         /// Whose.
         participant: ParticipantId,
@@ -36,7 +44,14 @@ pub enum CallEvent {
         /// A stream holding just it.
         stream: MediaStream,
     },
-    /// A remote track ended.
+    /// A video track left its slot: its tile shows its placeholder.
+    Unbound {
+        /// Whose.
+        participant: ParticipantId,
+        /// What.
+        source: Source,
+    },
+    /// A remote audio track ended.
     Ended {
         /// Whose.
         participant: ParticipantId,
@@ -54,7 +69,141 @@ pub struct Call {
     pc: RtcPeerConnection,
     channel: RtcDataChannel,
     senders: HashMap<Source, RtcRtpSender>,
+    sections: Rc<RefCell<Sections>>,
     _callbacks: Vec<Closure<dyn FnMut(JsValue)>>,
+}
+
+/// What each of the node's sections carries, as its messages said.
+#[derive(Default)]
+struct Sections {
+    /// By media id: each audio section's track (for good), and each video
+    /// slot's track while assigned.
+    names: HashMap<String, TrackName>,
+    /// The media ids of the video slots.
+    slots: HashSet<String>,
+    /// The receiving track of each section, once the browser made it.
+    receivers: HashMap<String, MediaStreamTrack>,
+}
+
+impl Sections {
+    /// The page's stream for section `mid`, once both its name and its
+    /// receiving track are known.
+    fn track_event(&self, mid: &str) -> Option<CallEvent> {
+        let name = self.names.get(mid)?;
+        let stream = MediaStream::new().ok()?;
+        stream.add_track(self.receivers.get(mid)?);
+        Some(CallEvent::Track {
+            participant: name.participant.clone(),
+            source: name.source,
+            stream,
+        })
+    }
+
+    /// `mid -> participant/source`, for stats (and tests, through
+    /// `window.__openTelecon.names`).
+    fn keys(&self) -> HashMap<String, String> {
+        self.names
+            .iter()
+            .map(|(mid, n)| {
+                (
+                    mid.clone(),
+                    format!("{}/{}", n.participant, n.source.as_str()),
+                )
+            })
+            .collect()
+    }
+
+    /// Publishes [`Sections::keys`] for diagnostics and tests.
+    fn publish(&self) {
+        let Some(w) = web_sys::window() else { return };
+        let Ok(diag) = js_sys::Reflect::get(&w, &"__openTelecon".into()) else {
+            return;
+        };
+        if diag.is_undefined() {
+            return;
+        }
+        let names = js_sys::Object::new();
+        for (mid, key) in self.keys() {
+            set(&names, &mid, &key.into());
+        }
+        set(&diag, "names", &names);
+    }
+}
+
+/// Handles one message of the node; returns what the page must hear.
+fn handle_node_message(
+    sections: &RefCell<Sections>,
+    msg: NodeMessage,
+    pc: &RtcPeerConnection,
+    ch: &RtcDataChannel,
+) -> Vec<CallEvent> {
+    let mut events = Vec::new();
+    let mut s = sections.borrow_mut();
+    match msg {
+        NodeMessage::Offer { sdp, tracks, slots } => {
+            let audio: HashMap<String, TrackName> = tracks
+                .into_iter()
+                .map(|t| {
+                    let name = TrackName {
+                        participant: t.participant,
+                        source: t.source,
+                    };
+                    (t.mid, name)
+                })
+                .collect();
+            let slots: HashSet<String> = slots.into_iter().collect();
+            let gone: Vec<TrackName> = s
+                .names
+                .iter()
+                .filter(|(mid, n)| !s.slots.contains(*mid) && !audio.values().any(|a| a == *n))
+                .map(|(_, n)| n.clone())
+                .collect();
+            s.names.retain(|mid, _| slots.contains(mid));
+            s.names.extend(audio);
+            s.slots = slots;
+            for n in gone {
+                events.push(CallEvent::Ended {
+                    participant: n.participant,
+                    source: n.source,
+                });
+            }
+            let (pc, ch) = (pc.clone(), ch.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                if let Err(e) = describe(&pc, RtcSdpType::Offer, &sdp).await {
+                    leptos::logging::warn!("node offer refused: {e}");
+                    return;
+                }
+                match local(&pc, pc.create_answer(), RtcSdpType::Answer).await {
+                    Ok(sdp) => send(&ch, &PeerMessage::Answer { sdp }),
+                    Err(e) => leptos::logging::warn!("answer failed: {e}"),
+                }
+            });
+        }
+        NodeMessage::Tracks { available } => events.push(CallEvent::Available(available)),
+        NodeMessage::Assign { mid, track } => {
+            if !s.slots.contains(&mid) {
+                return events;
+            }
+            // A track is in one slot at most: drop an older claim on it.
+            if let Some(t) = &track {
+                s.names.retain(|m, n| m == &mid || n != t);
+            }
+            let old = match track {
+                Some(t) => s.names.insert(mid.clone(), t),
+                None => s.names.remove(&mid),
+            };
+            if let Some(old) = old.filter(|o| s.names.get(&mid) != Some(o)) {
+                events.push(CallEvent::Unbound {
+                    participant: old.participant,
+                    source: old.source,
+                });
+            }
+            events.extend(s.track_event(&mid));
+        }
+        NodeMessage::Speakers { ids } => events.push(CallEvent::Speakers(ids)),
+    }
+    s.publish();
+    events
 }
 
 fn js_err(e: JsValue) -> String {
@@ -220,11 +369,12 @@ impl Call {
                 })
             })
             .collect();
-        let tracks: Rc<RefCell<HashMap<String, RemoteTrack>>> = Rc::default();
+        let sections: Rc<RefCell<Sections>> = Rc::default();
         let mut callbacks = Vec::new();
 
-        // Remote tracks: named by the node's track map, by media id.
-        let (map, ev) = (tracks.clone(), events.clone());
+        // Remote tracks: each section's receiving track, named by the
+        // node's messages.
+        let (map, ev) = (sections.clone(), events.clone());
         let on_track = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
             let Ok(e) = e.dyn_into::<RtcTrackEvent>() else {
                 return;
@@ -232,24 +382,26 @@ impl Call {
             let Some(mid) = e.transceiver().mid() else {
                 return;
             };
-            let Some(t) = map.borrow().get(&mid).cloned() else {
-                return;
+            let event = {
+                let mut s = map.borrow_mut();
+                s.receivers.insert(mid.clone(), e.track());
+                s.track_event(&mid)
             };
-            let Ok(stream) = MediaStream::new() else {
-                return;
-            };
-            stream.add_track(&e.track());
-            ev(CallEvent::Track {
-                participant: t.participant,
-                source: t.source,
-                stream,
-            });
+            if let Some(event) = event {
+                ev(event);
+            }
         });
         pc.set_ontrack(Some(on_track.as_ref().unchecked_ref()));
         callbacks.push(on_track);
 
-        // The node's renegotiations and speaker reports.
-        let (map, ev, pc2, ch2) = (tracks.clone(), events.clone(), pc.clone(), channel.clone());
+        // The node's renegotiations, track list, slot assignments and
+        // speaker reports.
+        let (map, ev, pc2, ch2) = (
+            sections.clone(),
+            events.clone(),
+            pc.clone(),
+            channel.clone(),
+        );
         let mut inbox = channel::Reassembly::default();
         let on_message = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
             let Ok(e) = e.dyn_into::<MessageEvent>() else {
@@ -267,41 +419,11 @@ impl Call {
                 }
             };
             match serde_json::from_str::<NodeMessage>(&text) {
-                Ok(NodeMessage::Offer { sdp, tracks }) => {
-                    let gone: Vec<RemoteTrack> = {
-                        let mut m = map.borrow_mut();
-                        let old = std::mem::take(&mut *m);
-                        for t in tracks {
-                            m.insert(t.mid.clone(), t);
-                        }
-                        old.into_values()
-                            .filter(|o| {
-                                !m.values()
-                                    .any(|n| n.participant == o.participant && n.source == o.source)
-                            })
-                            .collect()
-                    };
-                    for t in gone {
-                        ev(CallEvent::Ended {
-                            participant: t.participant,
-                            source: t.source,
-                        });
+                Ok(msg) => {
+                    for event in handle_node_message(&map, msg, &pc2, &ch2) {
+                        ev(event);
                     }
-                    let (pc, ch) = (pc2.clone(), ch2.clone());
-                    wasm_bindgen_futures::spawn_local(async move {
-                        if let Err(e) = describe(&pc, RtcSdpType::Offer, &sdp).await {
-                            leptos::logging::warn!("node offer refused: {e}");
-                            return;
-                        }
-                        match local(&pc, pc.create_answer(), RtcSdpType::Answer).await {
-                            Ok(sdp) => {
-                                send(&ch, &PeerMessage::Answer { sdp });
-                            }
-                            Err(e) => leptos::logging::warn!("answer failed: {e}"),
-                        }
-                    });
                 }
-                Ok(NodeMessage::Speakers { ids }) => ev(CallEvent::Speakers(ids)),
                 Err(e) => leptos::logging::warn!("unreadable node message: {e}"),
             }
         });
@@ -369,6 +491,7 @@ impl Call {
             pc,
             channel,
             senders,
+            sections,
             _callbacks: callbacks,
         };
         Ok((
@@ -390,9 +513,18 @@ impl Call {
         self.pc.clone()
     }
 
-    /// Counters of every inbound track, keyed `participant/source` (the node
-    /// names tracks `{participant}-{source}`).
-    pub async fn inbound(pc: RtcPeerConnection) -> HashMap<String, (bool, crate::quality::Sample)> {
+    /// What each section carries now, `mid -> participant/source`.
+    pub fn section_keys(&self) -> HashMap<String, String> {
+        self.sections.borrow().keys()
+    }
+
+    /// Counters of every inbound track, keyed `participant/source` by
+    /// `keys` (from [`Call::section_keys`]). A video slot's counters run on
+    /// across the tracks it carried.
+    pub async fn inbound(
+        pc: RtcPeerConnection,
+        keys: HashMap<String, String>,
+    ) -> HashMap<String, (bool, crate::quality::Sample)> {
         let mut out = HashMap::new();
         let Ok(report) = JsFuture::from(pc.get_stats()).await else {
             return out;
@@ -421,8 +553,7 @@ impl Call {
             if text(&r, "type") != "inbound-rtp" {
                 continue;
             }
-            let id = text(&r, "trackIdentifier");
-            let Some((who, source)) = id.rsplit_once('-') else {
+            let Some(key) = keys.get(&text(&r, "mid")) else {
                 continue;
             };
             let sample = crate::quality::Sample {
@@ -431,10 +562,7 @@ impl Call {
                 packets_lost: num(&r, "packetsLost") as i64,
                 frames_decoded: num(&r, "framesDecoded") as u64,
             };
-            out.insert(
-                format!("{who}/{source}"),
-                (text(&r, "kind") == "video", sample),
-            );
+            out.insert(key.clone(), (text(&r, "kind") == "video", sample));
         }
         out
     }

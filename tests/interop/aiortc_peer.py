@@ -47,7 +47,7 @@ async def main():
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     channel = pc.createDataChannel("sfu")
     transceiver = pc.addTransceiver(Moving(), direction="sendonly")
-    tracks = {}  # mid -> participant
+    tracks = {}  # mid -> participant/source (audio sections, assigned video slots)
     counts = {}
 
     # The data channel's framing (protocol::channel): a large message comes
@@ -63,6 +63,13 @@ async def main():
             message = "".join(partial)
             partial.clear()
         msg = json.loads(message)
+        if msg["type"] == "assign":
+            # A video slot carries another track from its next packet on.
+            t = msg.get("track")
+            if t:
+                tracks[msg["mid"]] = t["participant"] + "/" + t["source"]
+            else:
+                tracks.pop(msg["mid"], None)
         if msg["type"] == "offer":
             for t in msg["tracks"]:
                 tracks[t["mid"]] = t["participant"] + "/" + t["source"]
@@ -90,8 +97,9 @@ async def main():
                 except Exception as e:
                     print(f"track ended: {e!r}", file=sys.stderr, flush=True)
                     return
-                key = tracks.get(mid, mid)
-                counts[key] = counts.get(key, 0) + 1
+                key = tracks.get(mid)
+                if key:
+                    counts[key] = counts.get(key, 0) + 1
 
         if track.kind == "video":
             asyncio.ensure_future(consume())

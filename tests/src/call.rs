@@ -23,10 +23,12 @@ if (!pc) { done(null); return; }
 pc.getStats().then(stats => {
   const out = {};
   stats.forEach(r => {
-    if (r.type !== 'inbound-rtp' || !r.trackIdentifier) return;
-    // The node names each track `{participant}-{source}`.
-    const cut = r.trackIdentifier.lastIndexOf('-');
-    const key = r.trackIdentifier.slice(0, cut) + '/' + r.trackIdentifier.slice(cut + 1);
+    if (r.type !== 'inbound-rtp') return;
+    // What each section carries now, as the node told the page (a video
+    // slot's counters run on across the tracks it carried).
+    const names = window.__openTelecon.names || {};
+    const key = names[r.mid];
+    if (!key) return;
     const codec = r.codecId && stats.get(r.codecId);
     out[key] = {
       n: r.kind === 'video' ? (r.framesDecoded || 0) : (r.packetsReceived || 0),

@@ -106,7 +106,9 @@ pub fn is_for_call(msg: &ServerMessage) -> bool {
 struct Tile {
     participant: ParticipantId,
     source: Source,
-    stream: MediaStream,
+    /// The frames, while the node sends this track (a video tile without
+    /// a slot shows its placeholder).
+    stream: Option<MediaStream>,
 }
 
 fn first_track(stream: &MediaStream, video: bool) -> Option<MediaStreamTrack> {
@@ -222,17 +224,52 @@ pub fn CallPanel(
     });
 
     let events: Rc<dyn Fn(CallEvent)> = Rc::new(move |e: CallEvent| match e {
+        CallEvent::Available(list) => tiles.update(|t| {
+            t.retain(|x| {
+                x.source == Source::Microphone
+                    || list
+                        .iter()
+                        .any(|n| n.participant == x.participant && n.source == x.source)
+            });
+            for n in list {
+                if !t
+                    .iter()
+                    .any(|x| x.participant == n.participant && x.source == n.source)
+                {
+                    t.push(Tile {
+                        participant: n.participant,
+                        source: n.source,
+                        stream: None,
+                    });
+                }
+            }
+        }),
         CallEvent::Track {
             participant,
             source,
             stream,
         } => tiles.update(|t| {
-            t.retain(|x| !(x.participant == participant && x.source == source));
-            t.push(Tile {
-                participant,
-                source,
-                stream,
-            });
+            match t
+                .iter_mut()
+                .find(|x| x.participant == participant && x.source == source)
+            {
+                Some(x) => x.stream = Some(stream),
+                None => t.push(Tile {
+                    participant,
+                    source,
+                    stream: Some(stream),
+                }),
+            }
+        }),
+        CallEvent::Unbound {
+            participant,
+            source,
+        } => tiles.update(|t| {
+            for x in t.iter_mut() {
+                if x.participant == participant && x.source == source {
+                    x.stream = None;
+                }
+            }
         }),
         CallEvent::Ended {
             participant,
@@ -401,10 +438,11 @@ pub fn CallPanel(
             // Every other second, grade each received track.
             tick.update_value(|t| *t += 1);
             if tick.get_value().is_multiple_of(2)
-                && let Some(pc) = call.with_value(|c| c.as_ref().map(Call::pc))
+                && let Some((pc, keys)) =
+                    call.with_value(|c| c.as_ref().map(|c| (c.pc(), c.section_keys())))
             {
                 leptos::task::spawn_local(async move {
-                    let now = Call::inbound(pc).await;
+                    let now = Call::inbound(pc, keys).await;
                     let graded: BTreeMap<String, Quality> = samples.with_value(|before| {
                         now.iter()
                             .filter_map(|(k, (video, s))| {
@@ -469,7 +507,7 @@ pub fn CallPanel(
                 </Show>
                 <For
                     each=move || tiles.get()
-                    key=|t| (t.participant.clone(), t.source, t.stream.id())
+                    key=|t| (t.participant.clone(), t.source, t.stream.as_ref().map(MediaStream::id))
                     let:t
                 >
                     {
@@ -551,9 +589,10 @@ fn RemoteTile(
 ) -> impl IntoView {
     let video = NodeRef::<Video>::new();
     let stream = tile.stream.clone();
+    let waiting = stream.is_none();
     Effect::new(move |_| {
         if let Some(v) = video.get() {
-            v.set_src_object(Some(&stream));
+            v.set_src_object(stream.as_ref());
         }
     });
     if tile.source == Source::Microphone {
@@ -561,7 +600,7 @@ fn RemoteTile(
         let stream = tile.stream.clone();
         Effect::new(move |_| {
             if let Some(a) = audio.get() {
-                a.set_src_object(Some(&stream));
+                a.set_src_object(stream.as_ref());
             }
         });
         return view! { <audio class="remote-audio" node_ref=audio autoplay=true data-participant=tile.participant.to_string()></audio> }.into_any();
@@ -602,6 +641,7 @@ fn RemoteTile(
     };
     view! {
         <figure id=id class="tile" class:speaking=move || speaking.get() class:idle=move || idle.get()
+            class:waiting=waiting
             on:pointerdown=drag_start on:pointerup=drag_end
             class:hidden-tile=move || hidden.get() class:pinned=move || pinned.get()
             style=move || format!("order:{}", rank.get())
