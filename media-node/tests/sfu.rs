@@ -293,6 +293,31 @@ fn a_video_slot_moves_to_the_tile_shown_and_keeps_its_ssrc() {
 }
 
 #[test]
+fn everyone_hears_of_a_track_that_ends_even_without_a_section_for_it() {
+    let mut s = Sim::new();
+    let v = s.join("viewer", "r1", AV);
+    s.run(Duration::from_secs(1));
+    let ada = ParticipantId::parse("u-ada").unwrap();
+    s.view_ids(v, &[(ada, 360)]);
+    // A camera only, never shown to the viewer: nothing of it is sent there.
+    let claims = Sim::claims("r1", "u-eve", &[Source::Camera]);
+    let e = s.join_with("eve", claims, false, true).unwrap();
+    s.join("ada", "r1", AV);
+    s.run(Duration::from_secs(3));
+    assert_eq!(s.peers[v].available.len(), 2);
+    assert_eq!(s.got(v, e, Source::Camera).packets, 0);
+    let (room, who) = (s.peers[e].room.clone(), s.peers[e].participant.clone());
+    s.command(Command::Remove(room, who)).unwrap();
+    s.run(Duration::from_secs(1));
+    let left: Vec<String> = s.peers[v]
+        .available
+        .iter()
+        .map(|t| t.participant.to_string())
+        .collect();
+    assert_eq!(left, ["u-ada"], "Eve's tile goes");
+}
+
+#[test]
 fn a_view_needing_more_slots_grows_the_pool_by_renegotiation() {
     let mut s = Sim::new();
     let v = s.join("viewer", "r1", AV);

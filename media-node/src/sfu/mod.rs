@@ -132,6 +132,10 @@ const REALLOCATE: Duration = Duration::from_secs(1);
 /// Tile height assumed before a browser reports its view.
 const DEFAULT_TILE_HEIGHT: u32 = 360;
 
+/// Most video slots a subscriber's connection gets: tiles beyond this many
+/// (an 8x8 grid) are not sent.
+const MAX_SLOTS: usize = 64;
+
 #[derive(Debug, Default)]
 struct Room {
     clients: Vec<ClientRef>,
@@ -1352,6 +1356,11 @@ impl Sfu {
                     .any(|x| x.spec().codec == codec && pts.contains(&x.pt()))
             })
         };
+        // Which slot each track is in now.
+        let held: HashMap<TrackRef, usize> = (0..c.subs.len())
+            .filter(|&i| c.subs[i].kind == MediaKind::Video && c.subs[i].state != State::Ended)
+            .filter_map(|i| Some((c.subs[i].track()?, i)))
+            .collect();
         let mut wants = Vec::new();
         let mut candidates: Vec<Holder> = Vec::new();
         for (t, name) in &c.available {
@@ -1378,10 +1387,7 @@ impl Sfu {
             // Among equals, a track already in a slot goes first: tiles of
             // one size on a short budget would otherwise trade slots (and
             // keyframes) at every pass.
-            let holds = c
-                .subs
-                .iter()
-                .any(|s| s.kind == MediaKind::Video && s.state == State::Active && s.carries(*t));
+            let holds = held.contains_key(t);
             let priority = match name.source {
                 Source::Screen => 1_000_000,
                 _ => height,
@@ -1403,7 +1409,7 @@ impl Sfu {
         let is_slot = |s: &Subscription| s.kind == MediaKind::Video && s.state != State::Ended;
         let mut slot_of: Vec<Option<usize>> = candidates
             .iter()
-            .map(|h| c.subs.iter().position(|s| is_slot(s) && s.carries(h.track)))
+            .map(|h| held.get(&h.track).copied())
             .collect();
         // Upgrades wait; downgrades and pauses do not.
         let mut targets = chosen.clone();
@@ -1488,6 +1494,7 @@ impl Sfu {
                 s.set_target(None, now);
             }
         }
+        let shown = shown.min(MAX_SLOTS);
         if shown > slots {
             c.slots_wanted = c.slots_wanted.max(shown);
             if !c.dirty {
@@ -1584,19 +1591,20 @@ impl Sfu {
         if self.by_ufrag.get(&c.ufrag) == Some(&r) {
             self.by_ufrag.remove(&c.ufrag);
         }
-        for t in &c.tracks {
-            for &(s, _) in &t.subscribers {
-                if let Some(sc) = self.client_mut(s) {
-                    sc.dirty = true;
-                }
-                self.dirty.push(s);
-            }
-        }
         if let Some(room) = self.rooms.get_mut(&c.room) {
             room.clients.retain(|x| *x != r);
-            if room.clients.is_empty() {
+            // Everyone's list of tracks changes, also where none of this
+            // client's tracks holds a section now.
+            let others = room.clients.clone();
+            for &o in &others {
+                if let Some(oc) = self.clients.get_mut(o.key).filter(|x| x.id == o.id) {
+                    oc.dirty = true;
+                }
+            }
+            if others.is_empty() {
                 self.rooms.remove(&c.room);
             }
+            self.dirty.extend(others);
         }
         // Say goodbye (DTLS close) if it is still reachable.
         let _ = catch_unwind(AssertUnwindSafe(|| {
