@@ -250,15 +250,21 @@ pub enum NodeMessage {
         /// Every video track of the others.
         available: Vec<TrackName>,
     },
-    /// Slot `mid` carries `track` from its next packet on (sent with the
-    /// first keyframe of the track), or nothing (`None`, sent before the
-    /// slot's next track starts).
+    /// Slot `mid` carries `track` from RTP time `from_rtp_time` on (sent
+    /// with the first packet of the track, a keyframe), or nothing (`None`,
+    /// sent before the slot's next track starts). The data channel can
+    /// overtake the media: a page shows the slot's frames in the track's
+    /// tile only from that RTP time on (the slot's timestamps only rise),
+    /// so the previous holder's last frames never appear there.
     Assign {
         /// The slot's media id.
         mid: String,
         /// What it carries now.
         #[serde(default)]
         track: Option<TrackName>,
+        /// The RTP timestamp of the track's first packet in the slot.
+        #[serde(default)]
+        from_rtp_time: Option<u32>,
     },
     /// Who is speaking, loudest first (at most three).
     Speakers {

@@ -836,12 +836,14 @@ impl Sfu {
         }
     }
 
-    /// Tells a client which video tracks there are when that changed, and
-    /// offers when sections must come or go: an audio section per
-    /// microphone of the others, and the video slots its view needs.
+    /// Tells a client which video tracks there are when that changed (at
+    /// once, even while an offer is in flight: a track that ended frees its
+    /// slot now), and offers when sections must come or go: an audio
+    /// section per microphone of the others, and the video slots its view
+    /// needs.
     fn negotiate(&mut self, now: Instant, r: ClientRef) {
         let Some(c) = self.client(r) else { return };
-        if !c.dirty || c.pending.is_some() || c.channel.is_none() {
+        if !c.dirty || c.channel.is_none() {
             return;
         }
         let room = c.room.clone();
@@ -898,6 +900,9 @@ impl Sfu {
         // How many slots the view needs, with the tracks as they are now.
         self.allocate(now, r);
         let Some(c) = self.client_mut(r) else { return };
+        if c.pending.is_some() {
+            return; // Still dirty: the answer brings it back here.
+        }
         c.dirty = false;
         let live: Vec<TrackRef> = c
             .subs
@@ -1012,7 +1017,14 @@ impl Sfu {
         s.assign(holder);
         let mid = s.mid.to_string();
         if told {
-            queue(&mut c.outbox, &NodeMessage::Assign { mid, track: None });
+            queue(
+                &mut c.outbox,
+                &NodeMessage::Assign {
+                    mid,
+                    track: None,
+                    from_rtp_time: None,
+                },
+            );
         }
         self.link_sub(r, i);
     }
@@ -1222,6 +1234,7 @@ impl Sfu {
                 &NodeMessage::Assign {
                     mid: mid.to_string(),
                     track,
+                    from_rtp_time: Some(out.ts),
                 },
             );
         }
@@ -1395,7 +1408,7 @@ impl Sfu {
             wants.push(layer::Want {
                 layers: track.layer_infos(now),
                 tile_height: height,
-                priority: priority * 2 + u32::from(holds),
+                priority: priority.saturating_mul(2).saturating_add(u32::from(holds)),
             });
             candidates.push(Holder {
                 track: *t,

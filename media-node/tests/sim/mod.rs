@@ -151,6 +151,12 @@ pub struct Peer {
     pub assigns: Vec<(String, Option<TrackName>)>,
     /// Packets on a section the node had not said what it carries.
     pub unassigned: u64,
+    /// Slots given a track whose first packet has not come yet, with the
+    /// RTP time the `Assign` said it starts at.
+    fresh: BTreeMap<String, Option<u32>>,
+    /// For each track a slot took: whether its first packet started a
+    /// keyframe, and whether its RTP time was the one `Assign` named.
+    pub slot_starts: Vec<(bool, bool)>,
     /// The last sequence number per section, and how often one went
     /// backwards or repeated across everything the section carried.
     pub last_seq_by_mid: BTreeMap<String, u64>,
@@ -379,6 +385,8 @@ impl Sim {
             available: Vec::new(),
             assigns: Vec::new(),
             unassigned: 0,
+            fresh: BTreeMap::new(),
+            slot_starts: Vec::new(),
             last_seq_by_mid: BTreeMap::new(),
             section_disorder: 0,
             received: BTreeMap::new(),
@@ -482,7 +490,14 @@ impl Sim {
                     }
                     NodeMessage::Speakers { ids } => p.speakers = ids,
                     NodeMessage::Tracks { available } => p.available = available,
-                    NodeMessage::Assign { mid, track } => {
+                    NodeMessage::Assign {
+                        mid,
+                        track,
+                        from_rtp_time,
+                    } => {
+                        if track.is_some() {
+                            p.fresh.insert(mid.clone(), from_rtp_time);
+                        }
                         match &track {
                             Some(t) => p
                                 .remote
@@ -513,6 +528,17 @@ impl Sim {
                     p.unassigned += 1;
                     return;
                 };
+                let codec = p
+                    .rtc
+                    .codec_config()
+                    .find(|c| c.pt() == pkt.header.payload_type)
+                    .map(|c| c.spec().codec);
+                if let Some(at) = p.fresh.remove(&mid) {
+                    p.slot_starts.push((
+                        frame::inspect(codec, &pkt.payload).keyframe,
+                        at == Some(pkt.header.timestamp),
+                    ));
+                }
                 let r = p.received.entry(key).or_default();
                 r.packets += 1;
                 r.ssrcs.insert(*pkt.header.ssrc);
@@ -522,11 +548,6 @@ impl Sim {
                 } else {
                     r.last_seq = Some(seq);
                 }
-                let codec = p
-                    .rtc
-                    .codec_config()
-                    .find(|c| c.pt() == pkt.header.payload_type)
-                    .map(|c| c.spec().codec);
                 r.codec = codec;
                 if let Some(&b) = pkt.payload.last()
                     && (0x40..0x43).contains(&b)
@@ -759,7 +780,7 @@ impl Sim {
             .map(|(who, h)| TileView {
                 participant: who.clone(),
                 source: Source::Camera,
-                width: h * 16 / 9,
+                width: h.saturating_mul(16) / 9,
                 height: *h,
             })
             .collect();
