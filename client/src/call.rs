@@ -43,6 +43,10 @@ pub enum CallEvent {
         source: Source,
         /// A stream holding just it.
         stream: MediaStream,
+        /// A video slot's frames are this track's from this RTP time on
+        /// ([`crate::slot::reached`]); earlier ones are the slot's
+        /// previous track's.
+        from_rtp_time: Option<u32>,
     },
     /// A video track left its slot: its tile shows its placeholder.
     Unbound {
@@ -83,6 +87,8 @@ struct Sections {
     slots: HashSet<String>,
     /// The receiving track of each section, once the browser made it.
     receivers: HashMap<String, MediaStreamTrack>,
+    /// Each assigned slot's first RTP time of its track.
+    from_rtp_time: HashMap<String, u32>,
 }
 
 impl Sections {
@@ -96,6 +102,7 @@ impl Sections {
             participant: name.participant.clone(),
             source: name.source,
             stream,
+            from_rtp_time: self.from_rtp_time.get(mid).copied(),
         })
     }
 
@@ -158,6 +165,20 @@ fn handle_node_message(
                 .filter(|(mid, n)| !s.slots.contains(*mid) && !audio.values().any(|a| a == *n))
                 .map(|(_, n)| n.clone())
                 .collect();
+            // A slot no longer offered (an ICE restart rolled it back)
+            // carries nothing.
+            let unbound: Vec<TrackName> = s
+                .names
+                .iter()
+                .filter(|(mid, _)| s.slots.contains(*mid) && !slots.contains(*mid))
+                .map(|(_, n)| n.clone())
+                .collect();
+            for n in unbound {
+                events.push(CallEvent::Unbound {
+                    participant: n.participant,
+                    source: n.source,
+                });
+            }
             s.names.retain(|mid, _| slots.contains(mid));
             s.names.extend(audio);
             s.slots = slots;
@@ -180,10 +201,18 @@ fn handle_node_message(
             });
         }
         NodeMessage::Tracks { available } => events.push(CallEvent::Available(available)),
-        NodeMessage::Assign { mid, track } => {
+        NodeMessage::Assign {
+            mid,
+            track,
+            from_rtp_time,
+        } => {
             if !s.slots.contains(&mid) {
                 return events;
             }
+            match from_rtp_time.filter(|_| track.is_some()) {
+                Some(t) => s.from_rtp_time.insert(mid.clone(), t),
+                None => s.from_rtp_time.remove(&mid),
+            };
             // A track is in one slot at most: drop an older claim on it.
             if let Some(t) = &track {
                 s.names.retain(|m, n| m == &mid || n != t);

@@ -10,6 +10,8 @@
 //! - [`layout`]: moving panels, pinning and hiding tiles; pure.
 //! - [`quality`]: connection quality of a received track from two stats
 //!   samples; pure.
+//! - [`slot`]: when a reused video section's frames are the new track's;
+//!   pure.
 //! - `api` (wasm32): the worker's JSON API over `fetch`.
 //! - `call` (wasm32): the WebRTC connection to the room's media node.
 //! - `ui` (wasm32): Leptos components, routes, and the room WebSocket.
@@ -22,6 +24,7 @@ pub mod codec;
 pub mod layout;
 pub mod quality;
 pub mod sketch;
+pub mod slot;
 pub mod whiteboard;
 
 #[cfg(target_arch = "wasm32")]

@@ -47,15 +47,18 @@ async fn video_sections(b: &Browser) -> u64 {
 }
 
 /// What the tile `css` shows: the id of its video's track (None for the
-/// placeholder) and whether frames were painted.
+/// placeholder), and whether frames show (painted, and not held back as the
+/// slot's previous track's).
 async fn tile(b: &Browser, css: &str) -> (Option<String>, bool) {
     let v = js(
         b,
         &format!(
-            "const v = document.querySelector('{css} video'); \
+            "const f = document.querySelector('{css}'); \
+             const v = f && f.querySelector('video'); \
              const s = v && v.srcObject; \
              const t = s && s.getVideoTracks()[0]; \
-             return [t ? t.id : null, !!v && v.videoWidth > 0];"
+             return [t ? t.id : null, \
+                     !!v && v.videoWidth > 0 && !f.classList.contains('waiting')];"
         ),
     )
     .await;
@@ -63,6 +66,20 @@ async fn tile(b: &Browser, css: &str) -> (Option<String>, bool) {
         v[0].as_str().map(str::to_owned),
         v[1].as_bool() == Some(true),
     )
+}
+
+/// The RTP time of the first frame a tile showed after its track took a
+/// slot another track had.
+async fn first_rtp_time(b: &Browser, css: &str) -> Option<u64> {
+    js(
+        b,
+        &format!(
+            "const f = document.querySelector('{css}'); \
+             return f && f.dataset.firstRtpTime ? Number(f.dataset.firstRtpTime) : null;"
+        ),
+    )
+    .await
+    .as_u64()
 }
 
 /// The id of the receiving track of section `mid`.
@@ -125,6 +142,9 @@ async fn a_hidden_tile_gives_its_slot_to_the_next_tile_shown() {
         None,
         "Ada's tile holds nothing of the slot"
     );
+    // Cy's tile was held back until a frame of Cy's (by RTP time) came:
+    // the slot's last frame of Ada's never showed there.
+    assert!(first_rtp_time(&bob, &cy_tile).await.is_some());
 
     // Ada shown again: a second slot is negotiated, and both play.
     click(&bob.client, ".layout-bar .unhide").await;

@@ -109,6 +109,9 @@ struct Tile {
     /// The frames, while the node sends this track (a video tile without
     /// a slot shows its placeholder).
     stream: Option<MediaStream>,
+    /// The RTP time from which the stream's frames are this track's (a
+    /// video slot just given to it); the placeholder shows until then.
+    from_rtp_time: Option<u32>,
 }
 
 fn first_track(stream: &MediaStream, video: bool) -> Option<MediaStreamTrack> {
@@ -240,6 +243,7 @@ pub fn CallPanel(
                         participant: n.participant,
                         source: n.source,
                         stream: None,
+                        from_rtp_time: None,
                     });
                 }
             }
@@ -248,17 +252,25 @@ pub fn CallPanel(
             participant,
             source,
             stream,
+            from_rtp_time,
         } => tiles.update(|t| {
             match t
                 .iter_mut()
                 .find(|x| x.participant == participant && x.source == source)
             {
-                Some(x) => x.stream = Some(stream),
-                None => t.push(Tile {
+                Some(x) => {
+                    x.stream = Some(stream);
+                    x.from_rtp_time = from_rtp_time;
+                }
+                // Video tiles come from the node's list alone (a late
+                // event must not bring back a tile that left it).
+                None if source == Source::Microphone => t.push(Tile {
                     participant,
                     source,
                     stream: Some(stream),
+                    from_rtp_time,
                 }),
+                None => {}
             }
         }),
         CallEvent::Unbound {
@@ -570,6 +582,44 @@ fn shown_tiles() -> Vec<ParticipantId> {
     tiles.into_iter().map(|(_, _, who)| who).collect()
 }
 
+/// Shows a tile's video once it presents a frame from RTP time `from` on
+/// (`requestVideoFrameCallback` reports each frame's RTP time); earlier
+/// frames are the slot's previous track's. Without that API, at once.
+fn reveal_from(
+    video: web_sys::HtmlVideoElement,
+    from: u32,
+    shown: RwSignal<bool>,
+    first: RwSignal<Option<u32>>,
+) {
+    let request = js_sys::Reflect::get(&video, &"requestVideoFrameCallback".into())
+        .ok()
+        .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+    let Some(request) = request else {
+        let _ = shown.try_set(true);
+        return;
+    };
+    let v = video.clone();
+    let on_frame = wasm_bindgen::closure::Closure::once_into_js(
+        move |_now: wasm_bindgen::JsValue, meta: wasm_bindgen::JsValue| {
+            let rtp = js_sys::Reflect::get(&meta, &"rtpTimestamp".into())
+                .ok()
+                .and_then(|t| t.as_f64());
+            match rtp {
+                Some(t) if crate::slot::reached(t as u32, from) => {
+                    let _ = first.try_set(Some(t as u32));
+                    let _ = shown.try_set(true);
+                }
+                // The previous track's frame: wait for the next.
+                Some(_) => reveal_from(v, from, shown, first),
+                None => {
+                    let _ = shown.try_set(true);
+                }
+            }
+        },
+    );
+    let _ = request.call1(&video, &on_frame);
+}
+
 #[component]
 fn RemoteTile(
     tile: Tile,
@@ -589,10 +639,17 @@ fn RemoteTile(
 ) -> impl IntoView {
     let video = NodeRef::<Video>::new();
     let stream = tile.stream.clone();
-    let waiting = stream.is_none();
+    // The placeholder shows until frames of this track come: none without
+    // a stream; with a slot just given, until its RTP time is reached.
+    let shown = RwSignal::new(stream.is_some() && tile.from_rtp_time.is_none());
+    let first_rtp_time = RwSignal::new(None::<u32>);
+    let from = tile.from_rtp_time;
     Effect::new(move |_| {
         if let Some(v) = video.get() {
             v.set_src_object(stream.as_ref());
+            if let (Some(from), Some(_)) = (from, &stream) {
+                reveal_from(v, from, shown, first_rtp_time);
+            }
         }
     });
     if tile.source == Source::Microphone {
@@ -641,7 +698,8 @@ fn RemoteTile(
     };
     view! {
         <figure id=id class="tile" class:speaking=move || speaking.get() class:idle=move || idle.get()
-            class:waiting=waiting
+            class:waiting=move || !shown.get()
+            data-first-rtp-time=move || first_rtp_time.get().map(|t| t.to_string())
             on:pointerdown=drag_start on:pointerup=drag_end
             class:hidden-tile=move || hidden.get() class:pinned=move || pinned.get()
             style=move || format!("order:{}", rank.get())
