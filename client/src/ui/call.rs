@@ -226,28 +226,83 @@ pub fn CallPanel(
         }
     });
 
-    let events: Rc<dyn Fn(CallEvent)> = Rc::new(move |e: CallEvent| match e {
-        CallEvent::Available(list) => tiles.update(|t| {
-            t.retain(|x| {
-                x.source == Source::Microphone
-                    || list
-                        .iter()
-                        .any(|n| n.participant == x.participant && n.source == x.source)
-            });
-            for n in list {
-                if !t
-                    .iter()
-                    .any(|x| x.participant == n.participant && x.source == n.source)
-                {
-                    t.push(Tile {
-                        participant: n.participant,
-                        source: n.source,
-                        stream: None,
-                        from_rtp_time: None,
-                    });
-                }
+    // Tells the node the size of each tile: about once a second, and soon
+    // after tiles come (the node gives a track a video slot only once its
+    // tile is reported on screen).
+    let report_view = move || {
+        let Some(document) = web_sys::window().and_then(|w| w.document()) else {
+            return;
+        };
+        let ratio = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio());
+        let mut views = Vec::new();
+        for t in tiles.get_untracked() {
+            if t.source == Source::Microphone {
+                continue;
             }
-        }),
+            // A screen tile stays hidden until its frames flow; it asks
+            // for a nominal size meanwhile, or they never would.
+            let key = format!("{}/{}", t.participant, t.source.as_str());
+            let idle =
+                t.source == Source::Screen && !live_screens.with_untracked(|l| l.contains(&key));
+            let id = format!("tile-{}-{}", t.participant, t.source.as_str());
+            // What is not on screen is not downloaded: a hidden tile, the
+            // video of the audio-only view (display: none, so 0 x 0),
+            // and a tile scrolled out of sight.
+            let screen_h = web_sys::window()
+                .and_then(|w| w.inner_height().ok())
+                .and_then(|h| h.as_f64())
+                .unwrap_or(f64::MAX);
+            let (w, h) = if idle {
+                (640.0, 360.0)
+            } else {
+                document
+                    .query_selector(&format!("#{id} video"))
+                    .ok()
+                    .flatten()
+                    .map(|e| e.get_bounding_client_rect())
+                    .filter(|r| r.bottom() > 0.0 && r.top() < screen_h)
+                    .map_or((0.0, 0.0), |r| (r.width(), r.height()))
+            };
+            views.push(TileView {
+                participant: t.participant,
+                source: t.source,
+                width: (w * ratio) as u32,
+                height: (h * ratio) as u32,
+            });
+        }
+        call.with_value(|c| {
+            if let Some(c) = c {
+                c.report_view(views);
+            }
+        });
+    };
+
+    let events: Rc<dyn Fn(CallEvent)> = Rc::new(move |e: CallEvent| match e {
+        CallEvent::Available(list) => {
+            tiles.update(|t| {
+                t.retain(|x| {
+                    x.source == Source::Microphone
+                        || list
+                            .iter()
+                            .any(|n| n.participant == x.participant && n.source == x.source)
+                });
+                for n in list {
+                    if !t
+                        .iter()
+                        .any(|x| x.participant == n.participant && x.source == n.source)
+                    {
+                        t.push(Tile {
+                            participant: n.participant,
+                            source: n.source,
+                            stream: None,
+                            from_rtp_time: None,
+                        });
+                    }
+                }
+            });
+            // Once the new tiles are laid out.
+            set_timeout(report_view, Duration::from_millis(100));
+        }
         CallEvent::Track {
             participant,
             source,
@@ -399,54 +454,10 @@ pub fn CallPanel(
         });
     };
 
-    // Tell the node the size of each tile about once a second.
+    // Once a second: the view report, and every other second the grades.
     let interval = set_interval_with_handle(
         move || {
-            let Some(document) = web_sys::window().and_then(|w| w.document()) else {
-                return;
-            };
-            let ratio = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio());
-            let mut views = Vec::new();
-            for t in tiles.get_untracked() {
-                if t.source == Source::Microphone {
-                    continue;
-                }
-                // A screen tile stays hidden until its frames flow; it asks
-                // for a nominal size meanwhile, or they never would.
-                let key = format!("{}/{}", t.participant, t.source.as_str());
-                let idle = t.source == Source::Screen
-                    && !live_screens.with_untracked(|l| l.contains(&key));
-                let id = format!("tile-{}-{}", t.participant, t.source.as_str());
-                // What is not on screen is not downloaded: a hidden tile, the
-                // video of the audio-only view (display: none, so 0 x 0),
-                // and a tile scrolled out of sight.
-                let screen_h = web_sys::window()
-                    .and_then(|w| w.inner_height().ok())
-                    .and_then(|h| h.as_f64())
-                    .unwrap_or(f64::MAX);
-                let (w, h) = if idle {
-                    (640.0, 360.0)
-                } else {
-                    document
-                        .query_selector(&format!("#{id} video"))
-                        .ok()
-                        .flatten()
-                        .map(|e| e.get_bounding_client_rect())
-                        .filter(|r| r.bottom() > 0.0 && r.top() < screen_h)
-                        .map_or((0.0, 0.0), |r| (r.width(), r.height()))
-                };
-                views.push(TileView {
-                    participant: t.participant,
-                    source: t.source,
-                    width: (w * ratio) as u32,
-                    height: (h * ratio) as u32,
-                });
-            }
-            call.with_value(|c| {
-                if let Some(c) = c {
-                    c.report_view(views);
-                }
-            });
+            report_view();
             // Every other second, grade each received track.
             tick.update_value(|t| *t += 1);
             if tick.get_value().is_multiple_of(2)
