@@ -327,6 +327,36 @@ fn everyone_hears_of_a_track_that_ends_at_once_even_without_a_section_for_it() {
 }
 
 #[test]
+fn a_short_budget_still_keeps_a_slot_for_every_tile_shown() {
+    // Slots for tiles the budget cannot afford yet cost an idle section
+    // each; without them, every rise of the estimate would wait for an
+    // offer before a paused tile could start.
+    let mut s = Sim::new();
+    let v = s.join("viewer", "r1", AV);
+    s.peers[v].downlink = Some(600_000);
+    s.run(Duration::from_secs(1));
+    let others: Vec<usize> = (0..5).map(|i| s.join(&format!("p{i}"), "r1", AV)).collect();
+    let tiles: Vec<_> = others
+        .iter()
+        .map(|&o| (s.peers[o].participant.clone(), 180))
+        .collect();
+    s.view_ids(v, &tiles);
+    s.run(Duration::from_secs(8));
+    let before: Vec<u64> = others
+        .iter()
+        .map(|&o| s.got(v, o, Source::Camera).packets)
+        .collect();
+    s.run(Duration::from_secs(2));
+    let flowing = others
+        .iter()
+        .zip(&before)
+        .filter(|&(&o, &b)| s.got(v, o, Source::Camera).packets > b + 20)
+        .count();
+    assert!(flowing < 5, "the budget affords only some: {flowing}");
+    assert_eq!(s.peers[v].slots.len(), 5, "a slot for every tile shown");
+}
+
+#[test]
 fn a_view_needing_more_slots_grows_the_pool_by_renegotiation() {
     let mut s = Sim::new();
     let v = s.join("viewer", "r1", AV);

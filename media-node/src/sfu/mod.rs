@@ -1463,7 +1463,17 @@ impl Sfu {
             .filter(|&k| targets[k].is_some() && slot_of[k].is_none())
             .collect();
         needs.sort_by_key(|&k| Reverse(wants[k].priority));
-        let shown = targets.iter().filter(|t| t.is_some()).count();
+        // The pool is sized for every tile on screen whose track flows, not
+        // only the ones the budget affords now: a budget that grows (the
+        // estimate ramping up, overload easing) then starts tiles at once
+        // instead of after an offer each. Before the browser reported its
+        // screen every track counts as shown, so only what the budget
+        // affords counts then (the pool never shrinks).
+        let shown = if c.view.is_empty() {
+            targets.iter().filter(|t| t.is_some()).count()
+        } else {
+            wants.iter().filter(|w| layer::ideal(w).is_some()).count()
+        };
         let slots = c.subs.iter().filter(|s| is_slot(s)).count();
         let moves: Vec<(usize, usize)> = needs
             .into_iter()
