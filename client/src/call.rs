@@ -547,13 +547,15 @@ impl Call {
         self.sections.borrow().keys()
     }
 
-    /// Counters of every inbound track, keyed `participant/source` by
-    /// `keys` (from [`Call::section_keys`]). A video slot's counters run on
-    /// across the tracks it carried.
+    /// Counters of every inbound track, keyed by its name
+    /// (`participant/source`, from `keys`, see [`Call::section_keys`]) and
+    /// the media id of the section carrying it: a video slot's counters run
+    /// on across the tracks it carried, so only samples of the same track
+    /// in the same section compare.
     pub async fn inbound(
         pc: RtcPeerConnection,
         keys: HashMap<String, String>,
-    ) -> HashMap<String, (bool, crate::quality::Sample)> {
+    ) -> HashMap<(String, String), (bool, crate::quality::Sample)> {
         let mut out = HashMap::new();
         let Ok(report) = JsFuture::from(pc.get_stats()).await else {
             return out;
@@ -582,7 +584,8 @@ impl Call {
             if text(&r, "type") != "inbound-rtp" {
                 continue;
             }
-            let Some(key) = keys.get(&text(&r, "mid")) else {
+            let mid = text(&r, "mid");
+            let Some(key) = keys.get(&mid) else {
                 continue;
             };
             let sample = crate::quality::Sample {
@@ -591,7 +594,7 @@ impl Call {
                 packets_lost: num(&r, "packetsLost") as i64,
                 frames_decoded: num(&r, "framesDecoded") as u64,
             };
-            out.insert(key.clone(), (text(&r, "kind") == "video", sample));
+            out.insert((key.clone(), mid), (text(&r, "kind") == "video", sample));
         }
         out
     }

@@ -191,9 +191,10 @@ pub fn CallPanel(
     let sharing = RwSignal::new(false);
     let self_video = NodeRef::<Video>::new();
     // Quality per received track (`participant/source`), and the samples
-    // it is graded from.
+    // it is graded from (by track and section: a track may move between
+    // video slots).
     let quality = RwSignal::new(BTreeMap::<String, Quality>::new());
-    let samples = StoredValue::new_local(HashMap::<String, (bool, Sample)>::new());
+    let samples = StoredValue::new_local(HashMap::<(String, String), (bool, Sample)>::new());
     let tick = StoredValue::new(0u32);
     // Shared screens decoding frames now (`participant/screen`); the others
     // are not being shared and their tiles stay hidden.
@@ -470,17 +471,17 @@ pub fn CallPanel(
                         now.iter()
                             .filter_map(|(k, (video, s))| {
                                 let (_, b) = before.get(k)?;
-                                Some((k.clone(), grade(b, s, *video)))
+                                Some((k.0.clone(), grade(b, s, *video)))
                             })
                             .collect()
                     });
                     let live: BTreeSet<String> = samples.with_value(|before| {
                         now.iter()
-                            .filter(|(k, _)| k.ends_with("/screen"))
+                            .filter(|(k, _)| k.0.ends_with("/screen"))
                             .filter(|(k, (_, s))| {
                                 before.get(*k).is_some_and(|(_, b)| flowing(b, s))
                             })
-                            .map(|(k, _)| k.clone())
+                            .map(|(k, _)| k.0.clone())
                             .collect()
                     });
                     samples.set_value(now);
