@@ -89,7 +89,10 @@ fn config(endpoint: &Endpoint) -> RtcConfig {
         .set_rtp_mode(true)
         .set_dtls_cert(endpoint.cert.clone())
         .clear_codecs()
-        .enable_bwe(Some(Bitrate::kbps(600)))
+        // No str0m estimator: it brings str0m's pacer, one packet per
+        // timeout (see `estimate`). Loss comes from the stats snapshots.
+        .enable_bwe(None)
+        .set_stats_interval(Some(super::estimate::INTERVAL))
         // Lets each subscriber's own connection answer its NACKs.
         .set_send_buffer_video(RTX_HISTORY);
     let codecs = config.codec_config();
@@ -343,6 +346,9 @@ pub struct Client {
     pub written: bool,
     /// The latest egress bandwidth estimate.
     pub estimate: Option<Bitrate>,
+    /// Where the estimate comes from: loss in the browser's receiver
+    /// reports.
+    pub loss_estimate: super::estimate::LossEstimate,
     /// Tile heights on the browser's screen, by (participant, source).
     pub view: HashMap<(ParticipantId, Source), u32>,
     /// Frames for the data channel not written yet: the channel is not open,

@@ -11,6 +11,7 @@
 //! - [`subscription`]: a track sent to one subscriber;
 //! - [`rewrite`]: sequence/timestamp/picture-id continuity across layers;
 //! - [`layer`]: pure layer allocation from bandwidth and tile sizes;
+//! - [`estimate`]: a subscriber's bandwidth estimate from reported loss;
 //! - [`speaker`]: active speakers from audio levels.
 //!
 //! Invariants: a datagram reaches only the client whose ICE password its
@@ -19,6 +20,7 @@
 //! them); forwarding walks a track's own subscriber list, never all clients.
 
 pub mod client;
+pub mod estimate;
 pub mod frame;
 pub mod layer;
 pub mod overload;
@@ -382,6 +384,7 @@ impl Sfu {
             packets_out: 0,
             written: false,
             estimate: None,
+            loss_estimate: Default::default(),
             view: HashMap::new(),
             outbox: VecDeque::new(),
             inbox: Reassembly::default(),
@@ -755,9 +758,26 @@ impl Sfu {
                     self.request_keyframe(now, t, layer);
                 }
             }
-            Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
+            Event::MediaEgressStats(s) => {
+                let Some(c) = self.client_mut(r) else { return };
+                let changed = c.loss_estimate.handle_report(estimate::StreamReport {
+                    mid: s.mid,
+                    at: s.timestamp,
+                    bytes: s.bytes,
+                    packets: s.packets,
+                    loss: s.loss,
+                });
+                if changed {
+                    c.estimate = Some(Bitrate::from(c.loss_estimate.bitrate()));
+                    self.allocate(now, r);
+                }
+            }
+            // A browser's own receive-side estimate, where it sends one,
+            // caps what loss alone would allow.
+            Event::EgressBitrateEstimate(BweKind::Remb { estimate, .. }) => {
                 if let Some(c) = self.client_mut(r) {
-                    c.estimate = Some(estimate);
+                    let loss = c.loss_estimate.bitrate();
+                    c.estimate = Some(Bitrate::from(loss.min(estimate.as_u64())));
                 }
                 self.allocate(now, r);
             }
