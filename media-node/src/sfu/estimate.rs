@@ -18,8 +18,10 @@
 //! interval cannot cut again, as its reports still count the losses of
 //! the queue the cut drained; loss under 2 % raises it (doubling until the
 //! first loss is seen, as a start phase; 8 % after), never beyond twice
-//! what was sent plus [`HEADROOM`], so a subscriber that wanted little does
-//! not claim a capacity it never used; in between it holds.
+//! what was sent plus [`HEADROOM`] or what the view asks for, whichever is
+//! more, so a subscriber that wanted little does not claim a capacity it
+//! never used, yet one whose tiles grew can reach their layers; in between
+//! it holds.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -69,6 +71,8 @@ pub struct LossEstimate {
     just_cut: bool,
     /// The loss of the latest interval with a report.
     last_loss: Option<f32>,
+    /// What the subscriber's view would use at its best layers.
+    desired: u64,
     /// Each stream's cumulative counters at its previous report.
     totals: HashMap<Mid, (u64, u64)>,
     /// The interval being summed.
@@ -84,6 +88,7 @@ impl Default for LossEstimate {
             seen_loss: false,
             just_cut: false,
             last_loss: None,
+            desired: 0,
             totals: HashMap::new(),
             current: None,
             previous_at: None,
@@ -110,6 +115,12 @@ impl LossEstimate {
     /// The estimate in bits per second.
     pub fn bitrate(&self) -> u64 {
         self.bitrate
+    }
+
+    /// What the subscriber's view would use at the layers its tiles
+    /// call for: the estimate may grow that far without having sent it.
+    pub fn set_desired(&mut self, bps: u64) {
+        self.desired = bps;
     }
 
     /// One stream's counters. An interval is complete when a report of a
@@ -184,7 +195,12 @@ impl LossEstimate {
             } else {
                 self.bitrate * 2
             };
-            let cap = sent.saturating_mul(2).saturating_add(HEADROOM);
+            // What the view asks for may be tried even without evidence
+            // (there is no probing): a cut follows if the path cannot.
+            let cap = sent
+                .saturating_mul(2)
+                .saturating_add(HEADROOM)
+                .max(self.desired);
             self.bitrate = self.bitrate.max(grown.min(cap));
         } else {
             self.seen_loss = true;
@@ -259,6 +275,17 @@ mod tests {
             f.second(3_000_000, Some(0.0));
         }
         assert_eq!(f.e.bitrate(), 2 * 3_000_000 + HEADROOM);
+    }
+
+    #[test]
+    fn the_view_may_ask_for_more_than_was_sent() {
+        let mut f = Feed::new(1);
+        f.e.set_desired(2_000_000);
+        for _ in 0..10 {
+            f.second(500_000, Some(0.0));
+        }
+        // 2 x 500 kbps + headroom would stop at 1.3 Mbps.
+        assert_eq!(f.e.bitrate(), 2_000_000);
     }
 
     #[test]

@@ -122,7 +122,8 @@ pub enum Command {
     Restart(RoomId, ParticipantId, Box<SdpOffer>),
 }
 
-/// Budget share of the estimate used for video (headroom for probing).
+/// Budget share of the estimate used for video (headroom for RTCP,
+/// resends and the data channel).
 const BUDGET_SHARE: u64 = 90;
 
 /// Upgrades wait this long after the previous one.
@@ -219,9 +220,9 @@ impl Sfu {
             if let Some(c) = self.client_mut(r) {
                 c.written = false;
             }
-            // str0m's pacer picks a queue only in `handle_timeout`: time fed
-            // now sends the packets in this drain, not after a trip through
-            // the timer heap (one poll fewer per packet, and sooner).
+            // str0m snapshots its send queues only in `handle_timeout`: time
+            // fed now sends the packets in this drain, not after a trip
+            // through the timer heap (one poll fewer per packet, and sooner).
             match now {
                 Some(now) => self.feed(r, Input::Timeout(now)),
                 None => self.drain(r),
@@ -1508,12 +1509,6 @@ impl Sfu {
             .iter()
             .filter_map(|w| layer::ideal(w).map(|l| w.layers[l].bitrate.max(150_000)))
             .sum();
-        let min: u64 = targets
-            .iter()
-            .zip(&wants)
-            .filter_map(|(c, w)| c.map(|l| w.layers[l].bitrate))
-            .sum::<u64>()
-            + audio;
         let mut keyframes = Vec::new();
         let Some(c) = self.clients.get_mut(r.key).filter(|c| c.id == r.id) else {
             return;
@@ -1545,10 +1540,8 @@ impl Sfu {
                 self.dirty.push(r);
             }
         }
-        c.rtc.bwe().set_bitrate(
-            Bitrate::from(min.max(100_000)),
-            Bitrate::from((ideal_sum + audio).max(300_000)),
-        );
+        c.loss_estimate
+            .set_desired((ideal_sum + audio) * 100 / BUDGET_SHARE);
         self.drain(r);
         for (t, l) in keyframes {
             self.request_keyframe(now, t, l);
