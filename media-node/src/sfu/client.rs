@@ -14,7 +14,6 @@ use protocol::channel::Reassembly;
 use protocol::media::{
     MAX_OFFER_SOURCES, MAX_SDP_BYTES, MediaClaims, Source, TrackName, TrackSource,
 };
-use str0m::bwe::Bitrate;
 use str0m::change::{SdpOffer, SdpPendingOffer};
 use str0m::channel::ChannelId;
 use str0m::config::DtlsCert;
@@ -344,11 +343,9 @@ pub struct Client {
     pub packets_out: u64,
     /// On the core's list of clients to drain at the next poll.
     pub written: bool,
-    /// The latest egress bandwidth estimate.
-    pub estimate: Option<Bitrate>,
-    /// Where the estimate comes from: loss in the browser's receiver
-    /// reports.
-    pub loss_estimate: super::estimate::LossEstimate,
+    /// The egress bandwidth estimate: from loss in the browser's receiver
+    /// reports, capped by its REMB where it sends one.
+    pub estimate: super::estimate::LossEstimate,
     /// Tile heights on the browser's screen, by (participant, source).
     pub view: HashMap<(ParticipantId, Source), u32>,
     /// Frames for the data channel not written yet: the channel is not open,

@@ -79,6 +79,9 @@ pub struct LossEstimate {
     current: Option<Interval>,
     /// When the previous interval was stamped, to turn bytes into a rate.
     previous_at: Option<Instant>,
+    /// The browser's own receive-side estimate (REMB), where it sent one:
+    /// a cap until loss next moves the estimate.
+    remb: Option<u64>,
 }
 
 impl Default for LossEstimate {
@@ -92,6 +95,7 @@ impl Default for LossEstimate {
             totals: HashMap::new(),
             current: None,
             previous_at: None,
+            remb: None,
         }
     }
 }
@@ -114,7 +118,13 @@ pub struct StreamReport {
 impl LossEstimate {
     /// The estimate in bits per second.
     pub fn bitrate(&self) -> u64 {
-        self.bitrate
+        self.remb.map_or(self.bitrate, |r| r.min(self.bitrate))
+    }
+
+    /// A REMB from the browser: it caps the estimate until loss next
+    /// changes it.
+    pub fn handle_remb(&mut self, bps: u64) {
+        self.remb = Some(bps);
     }
 
     /// What the subscriber's view would use at the layers its tiles
@@ -206,7 +216,11 @@ impl LossEstimate {
             self.seen_loss = true;
         }
         self.bitrate = self.bitrate.clamp(MIN, MAX);
-        self.bitrate != before
+        let changed = self.bitrate != before;
+        if changed {
+            self.remb = None;
+        }
+        changed
     }
 }
 
@@ -333,6 +347,22 @@ mod tests {
             g.second(100_000, None);
         }
         assert_eq!(g.second(100_000, None), START, "no verdict yet: hold");
+    }
+
+    #[test]
+    fn a_remb_caps_until_loss_moves_the_estimate() {
+        let mut f = Feed::new(1);
+        for _ in 0..4 {
+            f.second(2_000_000, Some(0.0));
+        }
+        f.second(2_000_000, Some(0.05));
+        f.e.handle_remb(300_000);
+        assert_eq!(f.e.bitrate(), 300_000);
+        // Concludes the 5 % interval: a hold, so the cap stays.
+        assert_eq!(f.second(3_000_000, Some(0.0)), 300_000);
+        // Concludes a clean one at a higher rate sent: the loss rule moves
+        // the estimate, and the cap goes.
+        assert!(f.second(3_000_000, Some(0.0)) > 300_000);
     }
 
     #[test]

@@ -43,7 +43,7 @@ use protocol::media::{
 use protocol::node::NodeLoad;
 use protocol::{ParticipantId, RoomId};
 use slab::Slab;
-use str0m::bwe::{Bitrate, BweKind};
+use str0m::bwe::BweKind;
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind};
@@ -288,7 +288,7 @@ impl Sfu {
                 room: c.room.to_string(),
                 participant: c.participant.to_string(),
                 connected: c.connected,
-                estimate: c.estimate.map(|b| b.as_u64()),
+                estimate: Some(c.estimate.bitrate()),
                 packets_out: c.packets_out,
                 receiving: c
                     .subs
@@ -384,8 +384,7 @@ impl Sfu {
             scheduled: Some(deadline),
             packets_out: 0,
             written: false,
-            estimate: None,
-            loss_estimate: Default::default(),
+            estimate: Default::default(),
             view: HashMap::new(),
             outbox: VecDeque::new(),
             inbox: Reassembly::default(),
@@ -761,7 +760,7 @@ impl Sfu {
             }
             Event::MediaEgressStats(s) => {
                 let Some(c) = self.client_mut(r) else { return };
-                let changed = c.loss_estimate.handle_report(estimate::StreamReport {
+                let changed = c.estimate.handle_report(estimate::StreamReport {
                     mid: s.mid,
                     at: s.timestamp,
                     bytes: s.bytes,
@@ -769,7 +768,6 @@ impl Sfu {
                     loss: s.loss,
                 });
                 if changed {
-                    c.estimate = Some(Bitrate::from(c.loss_estimate.bitrate()));
                     self.allocate(now, r);
                 }
             }
@@ -777,8 +775,7 @@ impl Sfu {
             // caps what loss alone would allow.
             Event::EgressBitrateEstimate(BweKind::Remb { estimate, .. }) => {
                 if let Some(c) = self.client_mut(r) {
-                    let loss = c.loss_estimate.bitrate();
-                    c.estimate = Some(Bitrate::from(loss.min(estimate.as_u64())));
+                    c.estimate.handle_remb(estimate.as_u64());
                 }
                 self.allocate(now, r);
             }
@@ -1359,7 +1356,7 @@ impl Sfu {
     /// negotiation, and the track waits for it.
     fn allocate(&mut self, now: Instant, r: ClientRef) {
         let Some(c) = self.client(r) else { return };
-        let estimate = c.estimate.map_or(600_000, |b| b.as_u64());
+        let estimate = c.estimate.bitrate();
         let mut audio = 0u64;
         for s in &c.subs {
             if s.state != State::Active || s.kind != MediaKind::Audio {
@@ -1540,7 +1537,7 @@ impl Sfu {
                 self.dirty.push(r);
             }
         }
-        c.loss_estimate
+        c.estimate
             .set_desired((ideal_sum + audio) * 100 / BUDGET_SHARE);
         self.drain(r);
         for (t, l) in keyframes {
