@@ -3,6 +3,7 @@
 //! talks to it through a bounded channel of [`Job`]s.
 
 use std::io::ErrorKind;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +14,9 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
+use crate::rx_queue::{RxQueue, drain_time};
 use crate::sfu::client::{Accepted, JoinError};
+use crate::sfu::overload::{Pressure, Queue};
 use crate::sfu::{Command, Output, Sfu};
 
 /// Most datagrams read per turn before timers and jobs get a look in.
@@ -22,8 +25,8 @@ const BATCH: usize = 64;
 /// Jobs waiting for the forwarding task; a full queue answers "busy".
 pub const QUEUE: usize = 64;
 
-/// How often the core hears how busy the task was.
-const BUSY_INTERVAL: Duration = Duration::from_millis(250);
+/// How often the core hears how loaded the task is.
+const LOAD_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Work for the forwarding task, each with its reply.
 pub enum Job {
@@ -52,8 +55,7 @@ pub async fn run(
     load: watch::Sender<NodeLoad>,
 ) {
     let mut buf = vec![0u8; 2048];
-    // The process's CPU time when the current busy interval began.
-    let mut busy_since = (std::time::Instant::now(), cpu_time());
+    let mut load_window = LoadWindow::start(&udp);
     loop {
         let due = sfu
             .poll_timeout()
@@ -83,7 +85,10 @@ pub async fn run(
                 let now = std::time::Instant::now();
                 for _ in 0..BATCH {
                     match udp.try_recv_from(&mut buf) {
-                        Ok((n, from)) => sfu.handle_datagram(now, from, &buf[..n]),
+                        Ok((n, from)) => {
+                            load_window.read(n);
+                            sfu.handle_datagram(now, from, &buf[..n]);
+                        }
                         Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                         Err(e) => {
                             // ICMP errors (port unreachable) surface here; harmless.
@@ -91,6 +96,11 @@ pub async fn run(
                             break;
                         }
                     }
+                }
+                // Just after a read turn the queue is at its shortest: what
+                // is left now is what stands.
+                if let Some(pressure) = load_window.poll(now, LOAD_INTERVAL) {
+                    sfu.handle_pressure(now, pressure);
                 }
             }
             _ = tokio::time::sleep_until(due) => {}
@@ -113,14 +123,9 @@ pub async fn run(
                 } => tracing::info!(%room, %participant, reason, "participant left the node"),
             }
         }
-        let window = now.saturating_duration_since(busy_since.0);
-        if window >= BUSY_INTERVAL {
-            let cpu = cpu_time();
-            if let (Some(before), Some(after)) = (busy_since.1, cpu) {
-                let used = after.saturating_sub(before);
-                sfu.handle_busy(now, used.as_secs_f64() / window.as_secs_f64());
-            }
-            busy_since = (now, cpu);
+        // Nothing to read for a while: the load is reported all the same.
+        if let Some(pressure) = load_window.poll(now, 2 * LOAD_INTERVAL) {
+            sfu.handle_pressure(now, pressure);
         }
         load.send_if_modified(|l| {
             let now = sfu.load();
@@ -128,6 +133,72 @@ pub async fn run(
             *l = now;
             changed
         });
+    }
+}
+
+/// What the core hears about load, gathered over one interval: CPU time,
+/// and the socket's queue against the rate it was read at.
+struct LoadWindow {
+    began: std::time::Instant,
+    /// The process's CPU time when the interval began.
+    cpu: Option<Duration>,
+    /// Datagrams read in the interval, and their bytes.
+    read: u64,
+    read_bytes: u64,
+    /// The socket's kernel figures, where published.
+    rx_queue: Option<RxQueue>,
+}
+
+impl LoadWindow {
+    fn start(udp: &UdpSocket) -> Self {
+        let ipv6 = udp.local_addr().is_ok_and(|a| a.is_ipv6());
+        let rx_queue = RxQueue::for_fd(udp.as_raw_fd(), ipv6);
+        if rx_queue.is_none() {
+            tracing::warn!(
+                "the media socket's receive queue is not readable: overload control goes by CPU time alone"
+            );
+        }
+        LoadWindow {
+            began: std::time::Instant::now(),
+            cpu: cpu_time(),
+            read: 0,
+            read_bytes: 0,
+            rx_queue,
+        }
+    }
+
+    fn read(&mut self, bytes: usize) {
+        self.read += 1;
+        self.read_bytes += bytes as u64;
+    }
+
+    /// The interval's pressure once it has run `length`, and a new one
+    /// begun.
+    fn poll(&mut self, now: std::time::Instant, length: Duration) -> Option<Pressure> {
+        let window = now.saturating_duration_since(self.began);
+        if window < length {
+            return None;
+        }
+        let cpu = cpu_time();
+        let busy = match (self.cpu, cpu) {
+            (Some(before), Some(after)) => {
+                after.saturating_sub(before).as_secs_f64() / window.as_secs_f64()
+            }
+            _ => 0.0,
+        };
+        let queue = self
+            .rx_queue
+            .as_ref()
+            .and_then(RxQueue::read)
+            .map(|r| Queue {
+                delay: drain_time(r.queued_bytes, self.read, self.read_bytes, window),
+                drops: r.drops,
+            });
+        self.began = now;
+        self.cpu = cpu;
+        self.read = 0;
+        self.read_bytes = 0;
+        Some(Pressure { busy, queue })
     }
 }
 

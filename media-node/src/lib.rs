@@ -9,6 +9,8 @@
 //! - [`control`]: the HTTP control API for the rooms (join, restart,
 //!   grants, remove, close, stats).
 //! - [`token`]: verifying media tokens (EdDSA JWTs) from the worker side.
+//! - [`rx_queue`]: the media socket's receive queue as the kernel reports
+//!   it, for overload control.
 //! - [`run`]: the tokio adapter that owns sockets, timers and shutdown.
 //!
 //! The node trusts only the worker's signed media tokens and commands; it
@@ -20,6 +22,7 @@ pub mod control;
 pub mod engine;
 pub mod registrar;
 pub mod run;
+pub mod rx_queue;
 pub mod sfu;
 pub mod token;
 

@@ -804,12 +804,15 @@ fn a_room_of_64_publishers_negotiates_every_track_in_framed_offers() {
     );
 }
 
-/// Reports `busy` to the node every 250 ms of simulated time for `d`.
+/// Reports `busy` (and no queue reading) to the node every 250 ms of simulated time for `d`.
 fn busy_for(s: &mut Sim, busy: f64, d: Duration) {
     let end = s.now + d;
     while s.now < end {
         let now = s.now;
-        s.sfu.handle_busy(now, busy);
+        s.sfu.handle_pressure(
+            now,
+            media_node::sfu::overload::Pressure { busy, queue: None },
+        );
         s.run(Duration::from_millis(250));
     }
 }

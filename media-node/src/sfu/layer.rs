@@ -106,6 +106,15 @@ pub fn allocate(budget: u64, wants: &[Want]) -> Vec<Option<usize>> {
     }
 }
 
+/// The bits per second an allocation from [`allocate`] sends.
+pub fn rate(wants: &[Want], chosen: &[Option<usize>]) -> u64 {
+    wants
+        .iter()
+        .zip(chosen)
+        .filter_map(|(w, c)| Some(cost(w.layers.get((*c)?)?)))
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +137,14 @@ mod tests {
             tile_height,
             priority,
         }
+    }
+
+    #[test]
+    fn rate_sums_the_chosen_layers() {
+        let wants = [want(720, 1), want(180, 5), want(0, 3)];
+        let chosen = allocate(10_000_000, &wants);
+        assert_eq!(rate(&wants, &chosen), 1_500_000 + 150_000);
+        assert_eq!(rate(&wants, &[None, None, None]), 0);
     }
 
     #[test]

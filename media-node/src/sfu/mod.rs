@@ -236,17 +236,17 @@ impl Sfu {
         }
     }
 
-    /// How busy the forwarding task was over the interval ending at `now`:
-    /// CPU time used as a fraction of one core (the adapter reads it). Sustained overload scales every
-    /// subscriber's video budget down, so layers and then the
+    /// How loaded the forwarding task was over the interval ending at `now`
+    /// (the adapter reads CPU time and the socket's queue). Falling behind
+    /// scales every subscriber's video budget down, so layers and then the
     /// lowest-priority tiles are dropped rather than everything queueing;
-    /// headroom restores it step by step.
-    pub fn handle_busy(&mut self, now: Instant, busy: f64) {
-        if !self.overload.handle_busy(now, busy) {
+    /// a short queue restores it step by step.
+    pub fn handle_pressure(&mut self, now: Instant, pressure: overload::Pressure) {
+        if !self.overload.handle_pressure(now, pressure) {
             return;
         }
         tracing::info!(
-            busy,
+            ?pressure,
             percent = self.overload.percent(),
             "overload: video budget share changed"
         );
@@ -1433,9 +1433,16 @@ impl Sfu {
                 name: name.clone(),
             });
         }
-        let budget = self
-            .overload
-            .scale((estimate * BUDGET_SHARE / 100).saturating_sub(audio));
+        let full = (estimate * BUDGET_SHARE / 100).saturating_sub(audio);
+        // Overload cuts a share of what would be sent, not of the estimate:
+        // a subscriber whose estimate is twice what its tiles need would
+        // lose nothing to a cut to 60 %, and the node would stay behind.
+        let budget = if self.overload.percent() < 100 {
+            let sent = layer::rate(&wants, &layer::allocate(full, &wants));
+            self.overload.scale(sent)
+        } else {
+            full
+        };
         let chosen = layer::allocate(budget, &wants);
         let is_slot = |s: &Subscription| s.kind == MediaKind::Video && s.state != State::Ended;
         let mut slot_of: Vec<Option<usize>> = candidates

@@ -1,15 +1,29 @@
-//! Overload control: when the forwarding task is busy nearly all the time,
+//! Overload control: when the forwarding task falls behind its socket,
 //! every subscriber's video budget is scaled down, so the layer allocator
 //! drops upgrades and then the lowest-priority tiles (the smallest first)
-//! instead of the socket queues growing until everything arrives late. When
-//! the task has headroom again the scale creeps back. Pure: the caller
-//! reports how busy it was and when.
+//! instead of the socket queue growing until everything arrives late. When
+//! the queue is short again the scale creeps back. Pure: the caller reports
+//! how busy the task was, how long its receive queue is, and when.
+//!
+//! Falling behind, not being busy, is the trigger. A task near one core of
+//! CPU that still drains its queue is doing its job (batches grow and each
+//! packet costs less, so busy CPU says little about headroom); shedding
+//! there cut video nobody needed cut. The queue is read the way CoDel reads
+//! a router's: a standing queue, one still long a sampling interval later,
+//! is overload; a burst that drains is not. Kernel drops are overload
+//! however long the queue looks.
 
 use std::time::{Duration, Instant};
 
-/// Busy above this (fraction of wall time) is overload: shed.
+/// A receive queue that would take longer than this to drain is long.
+pub const QUEUE_TARGET: Duration = Duration::from_millis(10);
+/// A long queue is only overload while the task is this busy (fraction of
+/// one core): a task starved by its neighbours is not overloaded by its own
+/// work, and shedding would not help it.
+pub const SHED_BUSY: f64 = 0.8;
+/// Without a queue reading, busy above this is taken as overload.
 pub const SHED_ABOVE: f64 = 0.95;
-/// Busy below this is headroom: restore.
+/// Without a queue reading, busy below this is headroom.
 pub const RESTORE_BELOW: f64 = 0.85;
 /// Each overloaded report keeps this share of the budget.
 const SHED_TO_PERCENT: u32 = 80;
@@ -17,17 +31,45 @@ const SHED_TO_PERCENT: u32 = 80;
 const RESTORE_STEP: u32 = 10;
 /// The least budget share: a trickle of video keeps the estimates alive.
 pub const MIN_PERCENT: u32 = 10;
+/// A shed waits this long after the last one unless the kernel drops
+/// packets: the queue a shed leaves behind takes a moment to drain.
+const SHED_HOLD: Duration = Duration::from_millis(500);
 /// Restores wait this long after any change, so a shed has time to show
-/// in the busy figure before it is undone.
+/// before it is undone.
 const RESTORE_HOLD: Duration = Duration::from_secs(1);
+
+/// What the engine reports about its load, every interval.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pressure {
+    /// CPU time used over the interval as a fraction of one core.
+    pub busy: f64,
+    /// The socket's receive queue at the end of the interval, read just
+    /// after a turn of reads, where it is shortest (what is left there
+    /// stands), when the platform tells (Linux does).
+    pub queue: Option<Queue>,
+}
+
+/// A reading of the media socket's receive queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Queue {
+    /// How long what is queued would take to read at the rate datagrams
+    /// were read over the interval: the wait of the newest datagram.
+    pub delay: Duration,
+    /// Datagrams the kernel has dropped on this socket since it opened.
+    pub drops: u64,
+}
 
 /// The node-wide share of each subscriber's video budget.
 #[derive(Debug, Clone)]
 pub struct Overload {
     /// Percent of the budget allowed (100: no overload).
     percent: u32,
-    /// When the share last changed.
-    changed: Option<Instant>,
+    /// When the share last changed, and whether that was a shed.
+    changed: Option<(Instant, bool)>,
+    /// The previous queue reading: a long queue counts only if it was
+    /// long at the reading before too (it stood), and drops only if the
+    /// count grew.
+    last: Option<Queue>,
 }
 
 impl Default for Overload {
@@ -35,8 +77,22 @@ impl Default for Overload {
         Overload {
             percent: 100,
             changed: None,
+            last: None,
         }
     }
+}
+
+/// What one report says about the task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// The kernel dropped datagrams: shed at once.
+    Dropping,
+    /// Behind: shed, unless a shed is still settling.
+    Behind,
+    /// Keeping up with headroom: restore after a hold.
+    Headroom,
+    /// Keeping up with little to spare: hold.
+    Hold,
 }
 
 impl Overload {
@@ -45,25 +101,60 @@ impl Overload {
         self.percent
     }
 
-    /// Takes how busy the forwarding task was (0.0 to 1.0) over the last
-    /// interval, ending at `now`; returns whether the share changed.
-    pub fn handle_busy(&mut self, now: Instant, busy: f64) -> bool {
+    /// Takes the load over the last interval, ending at `now`; returns
+    /// whether the share changed.
+    pub fn handle_pressure(&mut self, now: Instant, p: Pressure) -> bool {
+        let verdict = self.verdict(p);
+        let since = |shed_only: bool| {
+            self.changed
+                .filter(|(_, shed)| *shed || !shed_only)
+                .map(|(t, _)| now.saturating_duration_since(t))
+        };
         let before = self.percent;
-        if busy > SHED_ABOVE {
-            self.percent = (self.percent * SHED_TO_PERCENT / 100).max(MIN_PERCENT);
-        } else if busy < RESTORE_BELOW
-            && self.percent < 100
-            && self
-                .changed
-                .is_none_or(|t| now.saturating_duration_since(t) >= RESTORE_HOLD)
-        {
-            self.percent = (self.percent + RESTORE_STEP).min(100);
+        match verdict {
+            Verdict::Dropping => self.shed(),
+            Verdict::Behind if since(true).is_none_or(|d| d >= SHED_HOLD) => self.shed(),
+            Verdict::Headroom
+                if self.percent < 100 && since(false).is_none_or(|d| d >= RESTORE_HOLD) =>
+            {
+                self.percent = (self.percent + RESTORE_STEP).min(100);
+            }
+            _ => {}
         }
         let changed = self.percent != before;
         if changed {
-            self.changed = Some(now);
+            self.changed = Some((now, self.percent < before));
         }
         changed
+    }
+
+    fn shed(&mut self) {
+        self.percent = (self.percent * SHED_TO_PERCENT / 100).max(MIN_PERCENT);
+    }
+
+    fn verdict(&mut self, p: Pressure) -> Verdict {
+        let Some(q) = p.queue else {
+            return if p.busy > SHED_ABOVE {
+                Verdict::Behind
+            } else if p.busy < RESTORE_BELOW {
+                Verdict::Headroom
+            } else {
+                Verdict::Hold
+            };
+        };
+        let last = self.last.replace(q);
+        if last.is_some_and(|l| q.drops > l.drops) {
+            return Verdict::Dropping;
+        }
+        let long = q.delay > QUEUE_TARGET;
+        let stood = long && last.is_some_and(|l| l.delay > QUEUE_TARGET);
+        if stood && p.busy > SHED_BUSY {
+            Verdict::Behind
+        } else if long {
+            Verdict::Hold
+        } else {
+            Verdict::Headroom
+        }
     }
 
     /// `budget` scaled by the share.
@@ -76,37 +167,123 @@ impl Overload {
 mod tests {
     use super::*;
 
+    fn busy(busy: f64) -> Pressure {
+        Pressure { busy, queue: None }
+    }
+
+    fn queued(busy: f64, delay_ms: u64, drops: u64) -> Pressure {
+        Pressure {
+            busy,
+            queue: Some(Queue {
+                delay: Duration::from_millis(delay_ms),
+                drops,
+            }),
+        }
+    }
+
     #[test]
-    fn sheds_while_busy_to_a_floor_and_restores_slowly_when_idle() {
+    fn without_a_queue_reading_sheds_while_busy_and_restores_slowly_when_idle() {
         let t0 = Instant::now();
         let mut o = Overload::default();
         assert!(
-            !o.handle_busy(t0, 0.5),
+            !o.handle_pressure(t0, busy(0.5)),
             "idle at full share changes nothing"
         );
-        assert!(!o.handle_busy(t0, 0.85), "between the thresholds: hold");
-        assert!(o.handle_busy(t0, 0.97));
+        assert!(
+            !o.handle_pressure(t0, busy(0.85)),
+            "between the thresholds: hold"
+        );
+        assert!(o.handle_pressure(t0, busy(0.97)));
         assert_eq!(o.percent(), 80);
         assert_eq!(o.scale(1_000_000), 800_000);
+        let mut t = t0;
+        let mut last_change = t0;
         for _ in 0..40 {
-            o.handle_busy(t0, 1.0);
+            t += Duration::from_millis(250);
+            if o.handle_pressure(t, busy(1.0)) {
+                last_change = t;
+            }
         }
         assert_eq!(o.percent(), MIN_PERCENT);
         // Restoring waits a second after the last change, then steps.
-        let t1 = t0 + Duration::from_millis(500);
-        assert!(!o.handle_busy(t1, 0.2));
-        let mut t = t0 + Duration::from_secs(1);
+        let early = last_change + Duration::from_millis(500);
+        assert!(!o.handle_pressure(early, busy(0.2)));
+        let start = last_change;
+        let mut t = last_change + Duration::from_secs(1);
         let mut steps = 0;
         while o.percent() < 100 {
-            if o.handle_busy(t, 0.2) {
+            if o.handle_pressure(t, busy(0.2)) {
                 steps += 1;
             }
             t += Duration::from_millis(250);
         }
         assert_eq!(steps, 9);
         assert!(
-            t >= t0 + Duration::from_secs(9),
+            t >= start + Duration::from_secs(9),
             "one step a second at most"
         );
+    }
+
+    #[test]
+    fn a_busy_task_that_drains_its_queue_keeps_the_whole_budget() {
+        let mut t = Instant::now();
+        let mut o = Overload::default();
+        for i in 0..40 {
+            t += Duration::from_millis(250);
+            // Near a core, the queue short, now and then a burst.
+            let delay = if i % 3 == 0 { 25 } else { 2 };
+            assert!(!o.handle_pressure(t, queued(0.99, delay, 0)));
+        }
+        assert_eq!(o.percent(), 100);
+    }
+
+    #[test]
+    fn a_standing_queue_sheds_with_a_hold_and_drops_shed_at_once() {
+        let t0 = Instant::now();
+        let mut o = Overload::default();
+        assert!(
+            !o.handle_pressure(t0, queued(0.99, 30, 5)),
+            "one long reading: a burst"
+        );
+        let t1 = t0 + Duration::from_millis(250);
+        assert!(o.handle_pressure(t1, queued(0.99, 30, 5)), "it stood: shed");
+        assert_eq!(o.percent(), 80);
+        let t2 = t1 + Duration::from_millis(250);
+        assert!(
+            !o.handle_pressure(t2, queued(0.99, 20, 5)),
+            "the queue a shed leaves takes a moment to drain"
+        );
+        let t3 = t2 + Duration::from_millis(250);
+        assert!(
+            o.handle_pressure(t3, queued(0.99, 20, 5)),
+            "still standing: shed again"
+        );
+        assert_eq!(o.percent(), 64);
+        let t4 = t3 + Duration::from_millis(100);
+        assert!(
+            o.handle_pressure(t4, queued(0.99, 20, 9)),
+            "the kernel dropped: at once"
+        );
+        assert_eq!(o.percent(), 51);
+        // Short again: hold a second, then climb a step a second.
+        let t5 = t4 + Duration::from_millis(250);
+        assert!(!o.handle_pressure(t5, queued(0.99, 1, 9)));
+        let t6 = t4 + Duration::from_secs(1);
+        assert!(
+            o.handle_pressure(t6, queued(0.99, 1, 9)),
+            "short, though busy: restore"
+        );
+        assert_eq!(o.percent(), 61);
+    }
+
+    #[test]
+    fn a_long_queue_without_cpu_pressure_is_not_this_tasks_overload() {
+        let mut t = Instant::now();
+        let mut o = Overload::default();
+        for _ in 0..10 {
+            t += Duration::from_millis(250);
+            assert!(!o.handle_pressure(t, queued(0.4, 40, 0)));
+        }
+        assert_eq!(o.percent(), 100);
     }
 }
