@@ -527,6 +527,54 @@ fn a_removed_participant_is_cut_off_and_others_stop_receiving_them() {
 }
 
 #[test]
+fn a_participant_that_vanishes_gets_nothing_once_ice_is_down_and_is_removed_later() {
+    let mut s = Sim::with_limits(media_node::sfu::Limits {
+        reconnect_within: Duration::from_secs(30),
+        ..Default::default()
+    });
+    let a = s.join("ada", "r1", AV);
+    let b = s.join("bob", "r1", AV);
+    let c = s.join("cy", "r1", AV);
+    s.run(Duration::from_secs(3));
+    s.vanish(c);
+    // Until ICE notices, media still goes out to Cy.
+    s.run(Duration::from_millis(500));
+    assert!(
+        s.peers[c].sent_while_gone > 20,
+        "{}",
+        s.peers[c].sent_while_gone
+    );
+    // The node is ICE-lite: it notices when no connectivity check has come
+    // for 15 s.
+    s.run(Duration::from_secs(16));
+    let to_cy = s.peers[c].sent_while_gone;
+    let a_from_b = s.got(a, b, Source::Camera).packets;
+    s.run(Duration::from_secs(3));
+    // ICE is down: nothing but the odd connectivity check goes to Cy, and
+    // the others carry on.
+    assert!(
+        s.peers[c].sent_while_gone - to_cy < 10,
+        "{} datagrams to a vanished peer in 3 s",
+        s.peers[c].sent_while_gone - to_cy
+    );
+    assert!(s.got(a, b, Source::Camera).packets > a_from_b + 50);
+    assert_eq!(s.sfu.stats().participants, 3, "Cy may still come back");
+    s.run(Duration::from_secs(30));
+    assert_eq!(
+        s.sfu.stats().participants,
+        2,
+        "Cy did not reconnect in time"
+    );
+    assert!(
+        s.peers[a]
+            .remote
+            .values()
+            .all(|(p, _)| p.as_str() != "u-cy"),
+        "Ada was offered a renegotiation without Cy's tracks"
+    );
+}
+
+#[test]
 fn the_loudest_participant_is_the_active_speaker() {
     let mut s = Sim::new();
     let _q = s.join("quiet", "r1", AV);

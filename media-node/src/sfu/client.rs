@@ -333,6 +333,11 @@ pub struct Client {
     pub dirty: bool,
     /// ICE and DTLS are up.
     pub connected: bool,
+    /// Since when ICE has been disconnected (a browser gone without
+    /// leaving, or its network down): nothing is forwarded to it meanwhile,
+    /// as it would only cost the node, and it is removed unless ICE comes
+    /// back (by itself or by a restart) within `Limits::reconnect_within`.
+    pub ice_down_since: Option<Instant>,
     /// When it joined (for the connect deadline).
     pub joined: Instant,
     /// When its `Rtc` next needs time.

@@ -78,6 +78,11 @@ pub struct Limits {
     pub max_room: usize,
     /// Time to connect after joining.
     pub connect_within: Duration,
+    /// Time for a connection whose ICE went down to come back before the
+    /// node removes it: a backstop (the room removes a participant whose
+    /// socket closed), long, because a browser back after it finds its
+    /// ICE restart refused.
+    pub reconnect_within: Duration,
     /// Addresses remembered per client.
     pub max_addrs: usize,
 }
@@ -88,6 +93,7 @@ impl Default for Limits {
             max_clients: 1000,
             max_room: 100,
             connect_within: Duration::from_secs(15),
+            reconnect_within: Duration::from_secs(300),
             max_addrs: 8,
         }
     }
@@ -379,6 +385,7 @@ impl Sfu {
             pending: None,
             dirty: false,
             connected: false,
+            ice_down_since: None,
             joined: now,
             deadline,
             scheduled: Some(deadline),
@@ -498,6 +505,12 @@ impl Sfu {
             if !c.connected && now.saturating_duration_since(c.joined) > self.limits.connect_within
             {
                 self.remove(r, "did not connect in time");
+                continue;
+            }
+            if c.ice_down_since
+                .is_some_and(|t| now.saturating_duration_since(t) > self.limits.reconnect_within)
+            {
+                self.remove(r, "did not reconnect in time");
                 continue;
             }
             self.feed(r, Input::Timeout(now));
@@ -703,13 +716,24 @@ impl Sfu {
                     c.connected = true;
                 }
             }
-            Event::IceConnectionStateChange(state) if state != IceConnectionState::Disconnected => {
-                tracing::debug!(?state, "ICE state");
-            }
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                 tracing::info!("a participant's ICE disconnected");
-                // The browser restarts ICE through the room; until it does,
-                // nothing is sent to it. str0m closes the Rtc if it never does.
+                // The browser restarts ICE through the room, or the path
+                // comes back; until then nothing is forwarded to it.
+                if let Some(c) = self.client_mut(r) {
+                    c.ice_down_since.get_or_insert(now);
+                }
+            }
+            Event::IceConnectionStateChange(state) => {
+                tracing::debug!(?state, "ICE state");
+                if matches!(
+                    state,
+                    IceConnectionState::Connected | IceConnectionState::Completed
+                ) && let Some(c) = self.client_mut(r)
+                    && c.ice_down_since.take().is_some()
+                {
+                    tracing::info!("a participant's ICE is back");
+                }
             }
             Event::ChannelOpen(id, label) if label == "sfu" => {
                 if let Some(c) = self.client_mut(r) {
@@ -1201,7 +1225,7 @@ impl Sfu {
         let Some(sc) = self.client_mut(sr) else {
             return;
         };
-        if !sc.connected {
+        if !sc.connected || sc.ice_down_since.is_some() {
             return;
         }
         let Some(s) = sc.subs.get_mut(si) else { return };

@@ -184,6 +184,10 @@ pub struct Peer {
     pub connected: bool,
     /// Speaks (a high audio level); starts true for names beginning "loud".
     pub loud: bool,
+    /// Vanished without a word (a closed laptop): hears and says nothing.
+    pub gone: bool,
+    /// Datagrams the node sent it after it vanished.
+    pub sent_while_gone: u64,
 }
 
 pub struct Sim {
@@ -210,6 +214,10 @@ pub struct Sim {
 
 impl Sim {
     pub fn new() -> Self {
+        Self::with_limits(Limits::default())
+    }
+
+    pub fn with_limits(limits: Limits) -> Self {
         let cert = media_node::engine::crypto().expect("a DTLS certificate");
         let node: SocketAddr = "127.0.0.1:50000".parse().unwrap();
         let t0 = Instant::now();
@@ -217,7 +225,7 @@ impl Sim {
             t0,
             now: t0,
             node,
-            sfu: Sfu::new(node, Limits::default()),
+            sfu: Sfu::new(node, limits),
             endpoint: Endpoint {
                 public_addr: node,
                 cert,
@@ -371,6 +379,8 @@ impl Sim {
             .unwrap();
         self.peers.push(Peer {
             loud: name.starts_with("loud"),
+            gone: false,
+            sent_while_gone: 0,
             name: name.into(),
             participant: claims.participant.clone(),
             room: claims.room.clone(),
@@ -661,7 +671,7 @@ impl Sim {
             if let Some(t) = self.sfu.poll_timeout() {
                 next = next.min(t);
             }
-            for p in &self.peers {
+            for p in self.peers.iter().filter(|p| !p.gone) {
                 next = next.min(p.deadline);
             }
             if let Some(Reverse((t, _, _))) = self.queue.peek() {
@@ -679,6 +689,10 @@ impl Sim {
                     self.sfu.handle_datagram(self.now, from, &bytes);
                     self.drain_sfu();
                 } else if let Some(i) = self.peers.iter().position(|p| p.addr == to)
+                    && self.peers[i].gone
+                {
+                    self.peers[i].sent_while_gone += 1;
+                } else if let Some(i) = self.peers.iter().position(|p| p.addr == to)
                     && let Ok(r) = Receive::new(Protocol::Udp, from, to, &bytes)
                 {
                     let _ = self.peers[i].rtc.handle_input(Input::Receive(self.now, r));
@@ -690,7 +704,7 @@ impl Sim {
                 self.drain_sfu();
             }
             for i in 0..self.peers.len() {
-                if self.peers[i].deadline <= self.now {
+                if self.peers[i].deadline <= self.now && !self.peers[i].gone {
                     let now = self.now;
                     let _ = self.peers[i].rtc.handle_input(Input::Timeout(now));
                     self.drain_peer(i);
@@ -702,6 +716,13 @@ impl Sim {
                 return;
             }
         }
+    }
+
+    /// Peer `i` vanishes: it stops sending and answering, as a browser
+    /// whose laptop closed.
+    pub fn vanish(&mut self, i: usize) {
+        self.peers[i].gone = true;
+        self.peers[i].connected = false;
     }
 
     /// Injects a datagram from anywhere.
