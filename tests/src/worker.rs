@@ -12,7 +12,8 @@ use crate::process::Group;
 /// How to start the worker.
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
-    /// Port on 127.0.0.1.
+    /// Port on 127.0.0.1 (another is tried should something take it
+    /// first; [`Worker::url`] tells the one in use).
     pub port: u16,
     /// Where D1 and Durable Object data persist.
     pub state_dir: PathBuf,
@@ -78,17 +79,33 @@ impl Worker {
         config: &Path,
         opts: &WorkerOptions,
     ) -> anyhow::Result<Self> {
+        // A port found free can be taken by another process (a test running
+        // beside this one) before wrangler binds it: then new ports, a few
+        // times.
+        let mut port = opts.port;
+        let mut attempt = 1;
+        loop {
+            match Self::start_on(paths, config, opts, port).await {
+                Err(e) if attempt < 3 && format!("{e:#}").contains("Address already in use") => {
+                    attempt += 1;
+                    port = crate::free_port();
+                }
+                started => return started,
+            }
+        }
+    }
+
+    async fn start_on(
+        paths: &Paths,
+        config: &Path,
+        opts: &WorkerOptions,
+        port: u16,
+    ) -> anyhow::Result<Self> {
         let mut cmd = wrangler(paths);
         cmd.arg("dev")
             .arg("--config")
             .arg(config)
-            .args([
-                "--local",
-                "--ip",
-                "127.0.0.1",
-                "--port",
-                &opts.port.to_string(),
-            ])
+            .args(["--local", "--ip", "127.0.0.1", "--port", &port.to_string()])
             .args(["--inspector-port", &crate::free_port().to_string()])
             .arg("--persist-to")
             .arg(&opts.state_dir)
@@ -106,7 +123,7 @@ impl Worker {
             cmd.args(["--var", &format!("{name}:{value}")]);
         }
         let mut group = Group::spawn("wrangler dev", &mut cmd, opts.log.as_deref())?;
-        let url = format!("http://127.0.0.1:{}", opts.port);
+        let url = format!("http://127.0.0.1:{port}");
         let health = format!("{url}/healthz");
         let http = reqwest::Client::new();
         let started = crate::eventually(
