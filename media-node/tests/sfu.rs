@@ -559,6 +559,22 @@ fn a_participant_that_vanishes_gets_nothing_once_ice_is_down_and_is_removed_late
     );
     assert!(s.got(a, b, Source::Camera).packets > a_from_b + 50);
     assert_eq!(s.sfu.stats().participants, 3, "Cy may still come back");
+    let down: Vec<(String, bool)> = s
+        .sfu
+        .stats()
+        .clients
+        .iter()
+        .map(|c| (c.participant.clone(), c.ice_down))
+        .collect();
+    assert_eq!(
+        down,
+        vec![
+            ("u-ada".into(), false),
+            ("u-bob".into(), false),
+            ("u-cy".into(), true)
+        ],
+        "/stats tells whose ICE is down"
+    );
     s.run(Duration::from_secs(30));
     assert_eq!(
         s.sfu.stats().participants,
@@ -889,6 +905,11 @@ fn an_overloaded_node_drops_upper_layers_keeps_audio_and_restores_when_load_fall
     assert_eq!(
         s.sfu.budget_percent(),
         media_node::sfu::overload::MIN_PERCENT
+    );
+    assert_eq!(
+        s.sfu.stats().budget_percent,
+        media_node::sfu::overload::MIN_PERCENT,
+        "/stats tells the share"
     );
     let shed = s.got(d, a, Source::Camera).by_layer;
     let m0 = s.got(d, a, Source::Microphone).packets;

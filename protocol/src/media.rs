@@ -175,9 +175,17 @@ pub struct NodeStats {
     /// track not wanted now to one that is.
     #[serde(default)]
     pub slot_moves: u64,
+    /// The share of every subscriber's video budget allowed now, in
+    /// percent: under 100 while the node sheds load (it fell behind).
+    #[serde(default = "full_share")]
+    pub budget_percent: u32,
     /// Each connected participant, for diagnosis.
     #[serde(default)]
     pub clients: Vec<ClientStats>,
+}
+
+fn full_share() -> u32 {
+    100
 }
 
 /// One participant's connection on a node, as `GET /stats` reports it.
@@ -199,6 +207,10 @@ pub struct ClientStats {
     /// Sections whose idle send stream is parked now.
     #[serde(default)]
     pub parked: u32,
+    /// ICE is down (no connectivity check for a while): nothing is
+    /// forwarded to it until it is back.
+    #[serde(default)]
+    pub ice_down: bool,
 }
 
 /// A track the node sends to a subscriber in a section of its own, as

@@ -309,6 +309,7 @@ impl Sfu {
                     })
                     .collect(),
                 parked: c.subs.iter().filter(|s| s.parked.is_some()).count() as u32,
+                ice_down: c.ice_down_since.is_some(),
             })
             .collect();
         NodeStats {
@@ -319,6 +320,7 @@ impl Sfu {
                 .iter()
                 .map(|(_, c)| c.tracks.len() as u32)
                 .sum(),
+            budget_percent: self.overload.percent(),
             clients,
             ..self.stats.clone()
         }
