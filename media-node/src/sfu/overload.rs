@@ -192,6 +192,19 @@ mod tests {
         Pressure { busy, queue: None }
     }
 
+    /// Reports `p` `n` times, 250 ms apart, from `*t` on; the share after
+    /// each change.
+    fn report(o: &mut Overload, t: &mut Instant, n: usize, p: Pressure) -> Vec<u32> {
+        let mut changes = Vec::new();
+        for _ in 0..n {
+            *t += Duration::from_millis(250);
+            if o.handle_pressure(*t, p) {
+                changes.push(o.percent());
+            }
+        }
+        changes
+    }
+
     fn queued(busy: f64, delay_ms: u64, drops: u64) -> Pressure {
         Pressure {
             busy,
@@ -303,26 +316,18 @@ mod tests {
     fn a_queue_far_behind_sheds_at_once_and_restores_probe_near_that_limit() {
         let mut t = Instant::now();
         let mut o = Overload::default();
-        for _ in 0..4 {
-            t += Duration::from_millis(250);
-            o.handle_pressure(t, queued(0.99, 1, 0));
-        }
-        t += Duration::from_millis(250);
-        assert!(
-            o.handle_pressure(t, queued(0.99, 40, 0)),
+        assert!(report(&mut o, &mut t, 4, queued(0.99, 1, 0)).is_empty());
+        assert_eq!(
+            report(&mut o, &mut t, 1, queued(0.99, 40, 0)),
+            vec![80],
             "far behind: at once"
         );
-        assert_eq!(o.percent(), 80);
         // Restores: 90, then within a step of 100, where it fell behind,
         // two at a time.
-        let mut seen = Vec::new();
-        for _ in 0..16 {
-            t += Duration::from_millis(250);
-            if o.handle_pressure(t, queued(0.99, 0, 0)) {
-                seen.push(o.percent());
-            }
-        }
-        assert_eq!(seen, vec![90, 92, 94, 96]);
+        assert_eq!(
+            report(&mut o, &mut t, 16, queued(0.99, 0, 0)),
+            vec![90, 92, 94, 96]
+        );
         // Long after the shed, the limit is forgotten: full steps.
         let mut o = Overload::default();
         let t0 = Instant::now();
@@ -338,10 +343,7 @@ mod tests {
     fn a_long_queue_without_cpu_pressure_is_not_this_tasks_overload() {
         let mut t = Instant::now();
         let mut o = Overload::default();
-        for _ in 0..10 {
-            t += Duration::from_millis(250);
-            assert!(!o.handle_pressure(t, queued(0.4, 40, 0)));
-        }
+        assert!(report(&mut o, &mut t, 10, queued(0.4, 40, 0)).is_empty());
         assert_eq!(o.percent(), 100);
     }
 }
