@@ -1305,11 +1305,13 @@ impl Sfu {
                 write = write.vp8_patch(patch);
             }
         }
-        let mut api = sc.rtc.direct_api();
-        let Some(tx) = api.stream_tx_by_mid(mid, None) else {
+        let written = sc
+            .subs
+            .get_mut(si)
+            .is_some_and(|s| s.write_rtp(&mut sc.rtc, write));
+        if !written {
             return;
-        };
-        tx.write_rtp(write);
+        }
         sc.packets_out += 1;
         if !std::mem::replace(&mut sc.written, true) {
             self.written.push(sr);
