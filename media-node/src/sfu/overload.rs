@@ -80,8 +80,8 @@ pub struct Overload {
     /// long at the reading before too (it stood), and drops only if the
     /// count grew.
     last: Option<Queue>,
-    /// The share the last shed began at, and when: restores approach it
-    /// slowly.
+    /// The share the last episode of sheds began at, and when it last
+    /// shed: restores approach it slowly.
     ceiling: Option<(u32, Instant)>,
 }
 
@@ -148,7 +148,21 @@ impl Overload {
     }
 
     fn shed(&mut self, now: Instant) {
-        self.ceiling = Some((self.percent, now));
+        // Sheds with no restore between them are one episode of falling
+        // behind, and the node fell behind at the share the episode began
+        // at, not at the shares it passed while its queue drained: a burst
+        // of joins (a webinar's start: DTLS handshakes, no forwarding to
+        // cut) sheds reading after reading, and remembering the last share
+        // held video at a third for the 15 s after it.
+        let episode = self.changed.is_some_and(|(_, shed)| shed)
+            && self
+                .ceiling
+                .is_some_and(|(_, t)| now.saturating_duration_since(t) < CEILING_MEMORY);
+        let began = match self.ceiling {
+            Some((c, _)) if episode => c,
+            _ => self.percent,
+        };
+        self.ceiling = Some((began, now));
         self.percent = (self.percent * SHED_TO_PERCENT / 100).max(MIN_PERCENT);
     }
 
@@ -337,6 +351,34 @@ mod tests {
         assert_eq!(o.percent(), 90);
         assert!(o.handle_pressure(late + RESTORE_HOLD, queued(0.99, 0, 0)));
         assert_eq!(o.percent(), 100);
+    }
+
+    #[test]
+    fn a_cascade_of_sheds_restores_fast_up_to_where_it_began() {
+        let mut t = Instant::now();
+        let mut o = Overload::default();
+        // A burst (a room's worth of joins) the node falls behind on for a
+        // second and a half, dropping: it sheds at every reading.
+        let mut drops = 0;
+        let mut sheds = Vec::new();
+        for _ in 0..5 {
+            drops += 100;
+            sheds.extend(report(&mut o, &mut t, 1, queued(1.0, 300, drops)));
+        }
+        assert_eq!(sheds, vec![80, 64, 51, 40, 32]);
+        // Caught up with room to spare: full steps until near 100, where
+        // the episode began, then two at a time.
+        assert_eq!(
+            report(&mut o, &mut t, 48, queued(0.5, 0, drops)),
+            vec![42, 52, 62, 72, 82, 92, 94, 96, 98, 100]
+        );
+        // A second episode after a restore begins where that one shed.
+        let mut o = Overload::default();
+        let mut t = Instant::now();
+        assert_eq!(report(&mut o, &mut t, 1, queued(1.0, 40, 0)), vec![80]);
+        assert_eq!(report(&mut o, &mut t, 4, queued(0.5, 0, 0)), vec![90]);
+        assert_eq!(report(&mut o, &mut t, 1, queued(1.0, 40, 0)), vec![72]);
+        assert_eq!(report(&mut o, &mut t, 8, queued(0.5, 0, 0)), vec![82, 84]);
     }
 
     #[test]

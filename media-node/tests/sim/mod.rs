@@ -210,6 +210,11 @@ pub struct Sim {
     /// The node's answer to the last join.
     pub last_answer: String,
     pub dropped_by_cap: u64,
+    /// Wall time spent inside the node's own calls while the network ran
+    /// (`handle_datagram`, `handle_timeout`, `poll_output`): what the
+    /// forwarding core costs, apart from the simulated peers. Only the
+    /// benchmark reads it; nothing is decided by it.
+    pub sfu_busy: Duration,
 }
 
 impl Sim {
@@ -241,6 +246,7 @@ impl Sim {
             media: true,
             last_answer: String::new(),
             dropped_by_cap: 0,
+            sfu_busy: Duration::ZERO,
         }
     }
 
@@ -443,7 +449,11 @@ impl Sim {
     }
 
     fn drain_sfu(&mut self) {
-        while let Some(o) = self.sfu.poll_output() {
+        loop {
+            let start = Instant::now();
+            let o = self.sfu.poll_output();
+            self.sfu_busy += start.elapsed();
+            let Some(o) = o else { break };
             if let Output::Transmit(t) = o {
                 if !self.peers.iter().any(|p| p.addr == t.destination) {
                     self.misdelivered += 1;
@@ -686,7 +696,9 @@ impl Sim {
                 self.queue.pop();
                 let (from, to, bytes) = self.packets.remove(&id).unwrap();
                 if to == self.node {
+                    let start = Instant::now();
                     self.sfu.handle_datagram(self.now, from, &bytes);
+                    self.sfu_busy += start.elapsed();
                     self.drain_sfu();
                 } else if let Some(i) = self.peers.iter().position(|p| p.addr == to)
                     && self.peers[i].gone
@@ -700,7 +712,9 @@ impl Sim {
                 }
             }
             if self.sfu.poll_timeout().is_some_and(|t| t <= self.now) {
+                let start = Instant::now();
                 self.sfu.handle_timeout(self.now);
+                self.sfu_busy += start.elapsed();
                 self.drain_sfu();
             }
             for i in 0..self.peers.len() {
