@@ -1305,13 +1305,11 @@ impl Sfu {
                 write = write.vp8_patch(patch);
             }
         }
-        let written = sc
-            .subs
-            .get_mut(si)
-            .is_some_and(|s| s.write_rtp(&mut sc.rtc, write));
-        if !written {
+        let mut api = sc.rtc.direct_api();
+        let Some(tx) = api.stream_tx_by_mid(mid, None) else {
             return;
-        }
+        };
+        tx.write_rtp(write);
         sc.packets_out += 1;
         if !std::mem::replace(&mut sc.written, true) {
             self.written.push(sr);

@@ -9,7 +9,7 @@ use protocol::media::TrackName;
 use str0m::Rtc;
 use str0m::format::Codec;
 use str0m::media::{MediaKind, Mid, Pt};
-use str0m::rtp::{RtpWrite, Ssrc, StreamTx};
+use str0m::rtp::{Ssrc, StreamTx};
 
 use super::TrackRef;
 use super::rewrite::Rewriter;
@@ -70,10 +70,6 @@ pub struct Subscription {
     /// subscriber's `Rtc` (one without RTX); the next packet declares it
     /// again.
     pub parked: Option<Ssrc>,
-    /// The send stream's SSRC once found: str0m finds a stream by mid only
-    /// by scanning every send stream of the connection, once per forwarded
-    /// packet; by SSRC it is one hash lookup.
-    ssrc: Option<Ssrc>,
 }
 
 /// A section that sent nothing for this long gives its send stream back.
@@ -118,7 +114,6 @@ impl Subscription {
             last_upgrade: None,
             last_sent: None,
             parked: None,
-            ssrc: None,
         }
     }
 
@@ -191,28 +186,6 @@ impl Subscription {
             return false; // str0m made one meanwhile; never two per section.
         }
         tune(api.declare_stream_tx(ssrc, None, self.mid, None));
-        true
-    }
-
-    /// Writes `packet` to the section's send stream in `rtc`, found by the
-    /// SSRC it had last time (checked to be still this section's), else by
-    /// mid and remembered. `false` if there is none (parked, or not
-    /// negotiated yet).
-    pub fn write_rtp(&mut self, rtc: &mut Rtc, packet: RtpWrite) -> bool {
-        let mid = self.mid;
-        let mut api = rtc.direct_api();
-        if let Some(ssrc) = self.ssrc
-            && let Some(tx) = api.stream_tx(&ssrc).filter(|tx| tx.mid() == mid)
-        {
-            tx.write_rtp(packet);
-            return true;
-        }
-        let Some(tx) = api.stream_tx_by_mid(mid, None) else {
-            self.ssrc = None;
-            return false;
-        };
-        self.ssrc = Some(tx.ssrc());
-        tx.write_rtp(packet);
         true
     }
 
