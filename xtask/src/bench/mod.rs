@@ -8,8 +8,10 @@
 //! start under `wrangler dev` (here), join time in Chromium (here), chat
 //! fan-out through the Room DO beside a minimal broadcast DO (`fanout.rs`),
 //! the media node's forwarding cost and capacity beside Janus
-//! (`forward.rs`). `plot.rs` draws the SVG charts.
+//! (`forward.rs`), and the forwarding core alone on the simulated network
+//! (`core_sim.rs`). `plot.rs` draws the SVG charts.
 
+mod core_sim;
 mod fanout;
 mod forward;
 mod plot;
@@ -303,7 +305,7 @@ pub fn measure(paths: &Paths, tiny: bool) -> anyhow::Result<()> {
 }
 
 /// The sections of the results, in order.
-pub const SECTIONS: [&str; 5] = ["size", "cold", "join", "fanout", "forward"];
+pub const SECTIONS: [&str; 6] = ["size", "cold", "join", "fanout", "forward", "core"];
 
 fn measure_some(paths: &Paths, tiny: bool, only: Option<&str>) -> anyhow::Result<()> {
     if let Some(name) = only {
@@ -362,6 +364,9 @@ fn measure_some(paths: &Paths, tiny: bool, only: Option<&str>) -> anyhow::Result
     }
     if wants("forward") {
         runtime.block_on(forward::forward(&mut out, &paths, tiny, &plots))?;
+    }
+    if wants("core") {
+        core_sim::core(&mut out, &paths, tiny)?;
     }
     std::fs::write(&file, &out)?;
     eprintln!("{out}\nwritten to {}", file.display());
