@@ -448,12 +448,16 @@ impl Sim {
         self.queue.push(Reverse((at, id, 0)));
     }
 
+    /// Calls the node, adding the wall time it took to `sfu_busy`.
+    fn timed<R>(&mut self, call: impl FnOnce(&mut Sfu) -> R) -> R {
+        let start = Instant::now();
+        let r = call(&mut self.sfu);
+        self.sfu_busy += start.elapsed();
+        r
+    }
+
     fn drain_sfu(&mut self) {
-        loop {
-            let start = Instant::now();
-            let o = self.sfu.poll_output();
-            self.sfu_busy += start.elapsed();
-            let Some(o) = o else { break };
+        while let Some(o) = self.timed(Sfu::poll_output) {
             if let Output::Transmit(t) = o {
                 if !self.peers.iter().any(|p| p.addr == t.destination) {
                     self.misdelivered += 1;
@@ -696,9 +700,8 @@ impl Sim {
                 self.queue.pop();
                 let (from, to, bytes) = self.packets.remove(&id).unwrap();
                 if to == self.node {
-                    let start = Instant::now();
-                    self.sfu.handle_datagram(self.now, from, &bytes);
-                    self.sfu_busy += start.elapsed();
+                    let now = self.now;
+                    self.timed(|sfu| sfu.handle_datagram(now, from, &bytes));
                     self.drain_sfu();
                 } else if let Some(i) = self.peers.iter().position(|p| p.addr == to)
                     && self.peers[i].gone
@@ -712,9 +715,8 @@ impl Sim {
                 }
             }
             if self.sfu.poll_timeout().is_some_and(|t| t <= self.now) {
-                let start = Instant::now();
-                self.sfu.handle_timeout(self.now);
-                self.sfu_busy += start.elapsed();
+                let now = self.now;
+                self.timed(|sfu| sfu.handle_timeout(now));
                 self.drain_sfu();
             }
             for i in 0..self.peers.len() {
