@@ -11,6 +11,7 @@ use mio::{Events, Interest, Poll, Token};
 use str0m::change::SdpAnswer;
 use str0m::format::Codec;
 
+use crate::arrival;
 use crate::janus::Janus;
 use crate::media::{self, AUDIO};
 use crate::otc::{self, Otc};
@@ -58,6 +59,7 @@ fn layer_of(height: u32) -> usize {
 
 fn bind() -> anyhow::Result<(mio::net::UdpSocket, SocketAddr)> {
     let socket = mio::net::UdpSocket::bind("127.0.0.1:0".parse()?)?;
+    arrival::enable(&socket)?;
     let addr = socket.local_addr()?;
     Ok((socket, addr))
 }
@@ -214,6 +216,7 @@ impl Run {
     fn drive(&mut self, until: Instant) {
         let mut events = Events::with_capacity(1024);
         let mut buf = vec![0u8; MTU];
+        let mut stamps = arrival::Stamps::new();
         loop {
             let now = Instant::now();
             if now >= until {
@@ -244,9 +247,9 @@ impl Run {
                     continue;
                 };
                 loop {
-                    match p.socket.recv_from(&mut buf) {
-                        Ok((len, from)) => {
-                            p.handle_datagram(Instant::now(), from, &buf[..len]);
+                    match arrival::recv(&p.socket, &mut buf, &mut stamps) {
+                        Ok(d) => {
+                            p.handle_datagram(Instant::now(), d.arrived, d.from, &buf[..d.len]);
                             p.drain(&self.window, &mut self.counters);
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
@@ -325,6 +328,7 @@ impl Run {
             },
             received_pps_by_layer: c.received.map(|r| r as f64 / secs),
             latency_ms: Latency::of(&mut c.latency_us),
+            read_latency_ms: Latency::of(&mut c.read_latency_us),
             cpu_us_per_packet: cpu_us.filter(|_| received > 0).map(|u| u / received as f64),
             cpu_cores: cpu_us.map(|u| u / 1e6 / secs),
             rss_idle_kib: rss.0,

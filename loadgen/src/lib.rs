@@ -17,6 +17,7 @@
 //! RTP mode with statistics off; it reports its own CPU use so a run where
 //! the generator is the limit says so.
 
+pub mod arrival;
 pub mod drive;
 pub mod janus;
 pub mod media;

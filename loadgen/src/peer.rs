@@ -66,6 +66,9 @@ pub struct Peer {
     pub connected: bool,
     /// Datagrams the socket refused (send buffer full).
     pub send_errors: u64,
+    /// When the datagram being handled reached the socket (the kernel's
+    /// stamp): str0m reports its packet while it is handled.
+    arrived: Instant,
 }
 
 /// The str0m configuration every peer uses: RTP mode (no depacketizing),
@@ -152,11 +155,20 @@ impl Peer {
             publishers: BTreeMap::new(),
             connected: false,
             send_errors: 0,
+            arrived: now,
         }
     }
 
-    /// Feeds one datagram.
-    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+    /// Feeds one datagram, read at `now`, that reached the socket at
+    /// `arrived`.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        arrived: Instant,
+        from: SocketAddr,
+        bytes: &[u8],
+    ) {
+        self.arrived = arrived;
         if let Ok(r) = Receive::new(Protocol::Udp, from, self.addr, bytes) {
             let _ = self.rtc.handle_input(Input::Receive(now, r));
         }
@@ -207,9 +219,11 @@ impl Peer {
                     return;
                 }
                 c.received[usize::from(t.layer.min(AUDIO))] += 1;
-                let latency = Instant::now().saturating_duration_since(sent);
+                let us = |d: Duration| u32::try_from(d.as_micros()).unwrap_or(u32::MAX);
                 c.latency_us
-                    .push(u32::try_from(latency.as_micros()).unwrap_or(u32::MAX));
+                    .push(us(self.arrived.saturating_duration_since(sent)));
+                c.read_latency_us
+                    .push(us(Instant::now().saturating_duration_since(sent)));
             }
             Event::KeyframeRequest(k) => {
                 if let Some(p) = &mut self.publish {
@@ -296,6 +310,12 @@ impl Peer {
             }
             return;
         }
+        if p.next_audio > now && p.next_frame > now {
+            return;
+        }
+        // The loop's `now` was read before it served the peers ahead of
+        // this one: the send time written in each payload is read afresh.
+        let now = Instant::now();
         let mut wrote = false;
         while p.next_audio <= now {
             let at = p.next_audio;

@@ -15,8 +15,12 @@ pub struct Counters {
     pub sent_audio: u64,
     /// Packets received inside the window (by send time), per layer and audio.
     pub received: [u64; 4],
-    /// Latency samples in microseconds, of packets sent inside the window.
+    /// Latency samples in microseconds, of packets sent inside the window:
+    /// send to arrival at the subscriber's socket (the kernel's stamp).
     pub latency_us: Vec<u32>,
+    /// The same packets, send to the generator reading and decrypting them:
+    /// adds the generator's own queue.
+    pub read_latency_us: Vec<u32>,
     /// Packets received that were sent outside the window (warm-up, drain).
     pub outside: u64,
     /// Silent (DTX) audio received inside the window. Not counted for loss:
@@ -81,8 +85,12 @@ pub struct Report {
     pub loss: f64,
     /// Received per layer (low, mid, high) and audio, per second.
     pub received_pps_by_layer: [f64; 4],
-    /// Added latency, send to arrival, milliseconds.
+    /// Added latency, send to arrival at the subscriber's socket (the
+    /// kernel's receive stamp), milliseconds.
     pub latency_ms: Latency,
+    /// Send to the generator having read and decrypted the packet: the
+    /// above plus the generator's own wait, milliseconds.
+    pub read_latency_ms: Latency,
     /// SFU CPU time over the window divided by packets forwarded, µs.
     pub cpu_us_per_packet: Option<f64>,
     /// SFU CPU use over the window (1.0 = one core).

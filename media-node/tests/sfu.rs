@@ -936,3 +936,32 @@ fn an_overloaded_node_drops_upper_layers_keeps_audio_and_restores_when_load_fall
         "the high layer is back: {back:?} -> {back2:?}"
     );
 }
+
+#[test]
+fn clients_due_together_get_their_timeouts_one_call_each() {
+    let mut s = Sim::new();
+    let names = ["ada", "bob", "cy", "dee"];
+    for name in names {
+        s.join(name, "r1", AV);
+    }
+    // All four joined at this instant; str0m wants each of them now. One
+    // call feeds one client, so the adapter can read its socket between
+    // them (a room that joined together reports together).
+    let now = s.now;
+    let mut calls = 0;
+    while s.sfu.poll_timeout().is_some_and(|t| t <= now) {
+        s.sfu.handle_timeout(now);
+        calls += 1;
+        assert!(calls < 100, "handle_timeout must make progress");
+    }
+    assert!(
+        calls >= names.len(),
+        "{calls} calls for {} clients",
+        names.len()
+    );
+    // And the room still works once time moves on.
+    s.run(Duration::from_secs(3));
+    for p in 0..names.len() {
+        assert!(s.peers[p].connected, "{} connected", s.peers[p].name);
+    }
+}
