@@ -324,7 +324,7 @@ fn row(out: &mut String, m: &Measured) -> anyhow::Result<()> {
     let opt = |v: &Value, digits: usize| v.as_f64().map_or("?".into(), |x| format!("{x:.digits$}"));
     writeln!(
         out,
-        "| {} {}x{} | {} | {:.0} | {:.0} | {:.2} % | {} / {} / {} | {} | {} | {} | {} |",
+        "| {} {}x{} | {} | {:.0} | {:.0} | {:.2} % | {} / {} / {} | {} | {} | {} | {} | {} |",
         m.label,
         m.publishers,
         m.subscribers,
@@ -335,6 +335,7 @@ fn row(out: &mut String, m: &Measured) -> anyhow::Result<()> {
         ms(&l["p50"]),
         ms(&l["p99"]),
         ms(&l["p999"]),
+        ms(&r["read_latency_ms"]["p99"]),
         opt(&r["cpu_us_per_packet"], 2),
         opt(&r["cpu_cores"], 2),
         opt(&r["kib_per_participant"], 0),
@@ -343,7 +344,7 @@ fn row(out: &mut String, m: &Measured) -> anyhow::Result<()> {
     Ok(())
 }
 
-const HEADER: &str = "| load | SFU | sent pkt/s | forwarded pkt/s | loss | added latency p50 / p99 / p99.9 ms | SFU CPU µs per forwarded packet | SFU cores | SFU KiB per participant | generator cores |\n|---|---|---|---|---|---|---|---|---|---|";
+const HEADER: &str = "| load | SFU | sent pkt/s | forwarded pkt/s | loss | added latency p50 / p99 / p99.9 ms | p99 read by the generator ms | SFU CPU µs per forwarded packet | SFU cores | SFU KiB per participant | generator cores |\n|---|---|---|---|---|---|---|---|---|---|---|";
 
 fn write(out: &mut String, f: &Forwarding, tiny: bool) -> anyhow::Result<()> {
     writeln!(
@@ -352,7 +353,7 @@ fn write(out: &mut String, f: &Forwarding, tiny: bool) -> anyhow::Result<()> {
     )?;
     writeln!(
         out,
-        "Each SFU pinned to CPU {SFU_CPU}, the load generator (`loadgen`, str0m peers in RTP mode on one thread) to CPU {GENERATOR_CPU}; a fresh SFU process per run. Publishers send VP8 in three simulcast layers, one packet per frame per layer at 30 fps (400, 1000, 1150 bytes), spread evenly over the frame period, and Opus: two talk (50 packets/s, voiced audio level), the rest are silent (DTX, 2.5 packets/s). Every subscriber shows every publisher at 180 p (the low layer), or in the 64-publisher room 9 tiles at 180 p and 1 at 720 p (the high layer). Each payload carries its send time; added latency is arrival minus send on the generator's clock (so it includes both kernels' loopback paths). Loss counts video and voiced audio sent inside the {}s window; silent audio forwarded is counted as forwarded but not required (our node forwards only voiced microphones in rooms of more than 8; Janus forwards all). CPU is the SFU process's user+system time over the window from `/proc`, divided by the packets the subscribers received. Memory is resident memory under load minus before the first join, divided by participants.\n",
+        "Each SFU pinned to CPU {SFU_CPU}, the load generator (`loadgen`, str0m peers in RTP mode on one thread) to CPU {GENERATOR_CPU}; a fresh SFU process per run. Publishers send VP8 in three simulcast layers, one packet per frame per layer at 30 fps (400, 1000, 1150 bytes), spread evenly over the frame period, and Opus: two talk (50 packets/s, voiced audio level), the rest are silent (DTX, 2.5 packets/s). Every subscriber shows every publisher at 180 p (the low layer), or in the 64-publisher room 9 tiles at 180 p and 1 at 720 p (the high layer). Each payload carries its send time, read as it is written; added latency is its arrival at the subscriber's socket (the kernel's receive timestamp, `SO_TIMESTAMPNS`) minus that, on the generator's clock, so it includes both loopback paths but not the generator's own queue: its single thread serves every peer, and what it reads late is shown beside it (\"read by the generator\"). Loss counts video and voiced audio sent inside the {}s window; silent audio forwarded is counted as forwarded but not required (our node forwards only voiced microphones in rooms of more than 8; Janus forwards all). CPU is the SFU process's user+system time over the window from `/proc`, divided by the packets the subscribers received. Memory is resident memory under load minus before the first join, divided by participants.\n",
         if tiny { 1 } else { 10 }
     )?;
     writeln!(out, "{HEADER}")?;
