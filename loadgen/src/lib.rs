@@ -19,6 +19,7 @@
 
 pub mod arrival;
 pub mod drive;
+pub mod floor;
 pub mod janus;
 pub mod media;
 pub mod otc;

@@ -247,6 +247,8 @@ pub struct Forwarding {
     pub fixed: Vec<Measured>,
     pub ramp: Vec<Measured>,
     pub recovery: Vec<Measured>,
+    /// `udp-floor`'s reports: the loopback path's own cost per datagram.
+    pub floor: Vec<Value>,
 }
 
 /// Runs section 1 and appends its Markdown.
@@ -309,9 +311,31 @@ pub async fn forward(
             }
         }
     }
+    f.floor = floor(paths, if tiny { 1 } else { 5 })?;
     write(out, &f, tiny)?;
     draw(out, &f, plots)?;
     Ok(f)
+}
+
+/// Runs `udp-floor` (it pins its own two threads, to the SFU's core and
+/// the generator's).
+fn floor(paths: &Paths, seconds: u32) -> anyhow::Result<Vec<Value>> {
+    let out = Command::new(paths.root.join("target/release/udp-floor"))
+        .args(["--fanout", "30", "--rate", "1000", "--size", "400"])
+        .args(["--seconds", &seconds.to_string()])
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "udp-floor failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reports: Vec<Value> = serde_json::from_slice(&out.stdout)?;
+    anyhow::ensure!(
+        reports.len() == 2,
+        "udp-floor gave {} reports",
+        reports.len()
+    );
+    Ok(reports)
 }
 
 fn ms(v: &Value) -> String {
@@ -360,6 +384,19 @@ fn write(out: &mut String, f: &Forwarding, tiny: bool) -> anyhow::Result<()> {
     for m in &f.fixed {
         row(out, m)?;
     }
+    let floor_of = |send: &str| {
+        f.floor
+            .iter()
+            .find(|r| r["send"] == send)
+            .and_then(|r| r["cpu_us_per_packet"].as_f64())
+            .map_or("?".into(), |x| format!("{x:.2}"))
+    };
+    writeln!(
+        out,
+        "\n**The loopback path's own cost** (`udp-floor`, in `loadgen`): a forwarder on CPU {SFU_CPU} that reads each 400-byte datagram and sends it on to 30 sockets, and nothing else (no SRTP, no RTCP, no choices), fed 1000 a second from CPU {GENERATOR_CPU}, used **{} µs** of CPU per datagram sent with a `sendto` for each (as both SFUs above send) and {} µs with one `sendmmsg` for the 30. That much of every figure above is the kernel's, on this machine, for any SFU.",
+        floor_of("sendto"),
+        floor_of("sendmmsg"),
+    )?;
     if !f.ramp.is_empty() {
         writeln!(
             out,
