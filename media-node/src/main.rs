@@ -6,6 +6,12 @@ use anyhow::Context;
 use media_node::config::Config;
 use tracing_subscriber::EnvFilter;
 
+/// musl's allocator hands freed memory back to the kernel and faults it in
+/// again at every turn of the forwarding loop; mimalloc keeps it (about a
+/// tenth of the CPU per forwarded packet at 30x30).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()

@@ -42,12 +42,12 @@ impl Paths {
         self.root.join("dist")
     }
 
-    /// The release build of the media node (static, musl).
+    /// The media node as shipped (static, musl, the `media` profile).
     pub fn media_node(&self) -> PathBuf {
         self.root
             .join("target")
             .join(musl_target())
-            .join("release/media-node")
+            .join("media/media-node")
     }
 
     /// Debian's Chromium.

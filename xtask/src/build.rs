@@ -153,7 +153,8 @@ pub fn client(tools: &Tools) -> anyhow::Result<()> {
 pub fn media_node(tools: &Tools) -> anyhow::Result<()> {
     run(cargo(tools).args([
         "build",
-        "--release",
+        "--profile",
+        "media",
         "-p",
         "media-node",
         "--target",

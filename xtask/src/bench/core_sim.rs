@@ -16,7 +16,7 @@ pub fn core(out: &mut String, paths: &Paths, tiny: bool) -> anyhow::Result<()> {
     writeln!(out, "## The forwarding core alone (simulated network)\n")?;
     writeln!(
         out,
-        "`cargo bench -p media-node --bench forwarding -- N N`: N publishers (microphone, \
+        "`cargo bench --profile media -p media-node --bench forwarding -- N N`: N publishers (microphone, \
          three-layer camera; two speak) and N subscribers showing every camera at 180 p, \
          as the fixed loads above, but every peer a str0m `Rtc` in the same process, \
          datagrams handed over in memory one at a time (no kernel, no batching), time \
@@ -36,6 +36,8 @@ pub fn core(out: &mut String, paths: &Paths, tiny: bool) -> anyhow::Result<()> {
             .args([
                 "bench",
                 "-q",
+                "--profile",
+                "media",
                 "-p",
                 "media-node",
                 "--bench",

@@ -106,7 +106,7 @@ impl Running {
 }
 
 fn loadgen_bin(paths: &Paths) -> PathBuf {
-    paths.root.join("target/release/loadgen")
+    paths.root.join("target/media/loadgen")
 }
 
 fn shim(paths: &Paths) -> PathBuf {
@@ -118,7 +118,7 @@ pub fn prepare(paths: &Paths) -> anyhow::Result<()> {
     crate::tools::ensure_janus()?;
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(&paths.root)
-        .args(["build", "--release", "-p", "loadgen"])
+        .args(["build", "--profile", "media", "-p", "loadgen"])
         .status()?;
     anyhow::ensure!(status.success(), "building loadgen failed");
     std::fs::create_dir_all(paths.root.join("target/bench"))?;
@@ -320,7 +320,7 @@ pub async fn forward(
 /// Runs `udp-floor` (it pins its own two threads, to the SFU's core and
 /// the generator's).
 fn floor(paths: &Paths, seconds: u32) -> anyhow::Result<Vec<Value>> {
-    let out = Command::new(paths.root.join("target/release/udp-floor"))
+    let out = Command::new(paths.root.join("target/media/udp-floor"))
         .args(["--fanout", "30", "--rate", "1000", "--size", "400"])
         .args(["--seconds", &seconds.to_string()])
         .output()?;
