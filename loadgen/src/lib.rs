@@ -12,8 +12,11 @@
 //! - `otc.rs`: joining our node through its control API.
 //! - `janus.rs`: joining Janus's videoroom through its HTTP API.
 //! - `stats.rs`: counters, percentiles, `/proc` readings, the report.
+//! - `arrival.rs`: reading a datagram with the kernel's receive stamp.
+//! - `floor.rs` (the `udp-floor` binary): the loopback path's own cost per
+//!   forwarded datagram, with `sendto` and `sendmmsg`.
 //!
-//! Cheap by design: one thread, one `Instant::now()` per datagram, str0m in
+//! Cheap by design: one thread, a few clock reads per datagram, str0m in
 //! RTP mode with statistics off; it reports its own CPU use so a run where
 //! the generator is the limit says so.
 

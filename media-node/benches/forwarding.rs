@@ -4,7 +4,7 @@
 //! whole node against Janus over real UDP; this isolates our core and
 //! str0m inside it, so a change to either can be compared in minutes.
 //!
-//! `cargo bench -p media-node --bench forwarding [-- PUBLISHERS SUBSCRIBERS]`
+//! `cargo bench --profile media -p media-node --bench forwarding [-- PUBLISHERS SUBSCRIBERS]`
 //! (30 and 30 by default, as the load generator's fixed 30x30): every
 //! subscriber shows every publisher's camera at 180 p (the low layer);
 //! every publisher sends a microphone and a three-layer camera. Prints

@@ -1,5 +1,6 @@
 //! Builds the three deliverables: the worker bundle (worker-build), the
-//! client (cargo + wasm-bindgen into `dist/`), the media node (release).
+//! client (cargo + wasm-bindgen into `dist/`), the media node (the `media`
+//! profile, static for musl).
 
 use std::path::Path;
 use std::process::Command;

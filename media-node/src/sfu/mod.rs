@@ -143,6 +143,11 @@ const UPGRADE_HOLD: Duration = Duration::from_secs(3);
 /// adapter reads and forwards what arrived.
 const TIMEOUTS_PER_CALL: usize = 1;
 
+/// Clients whose timeouts are this late are fed in the same call, beyond
+/// [`TIMEOUTS_PER_CALL`]: under overload a turn is long, and one client a
+/// turn would leave publishers' NACK and keyframe timers seconds behind.
+const OVERDUE: Duration = Duration::from_millis(20);
+
 /// How often every subscriber's layers are re-allocated.
 const REALLOCATE: Duration = Duration::from_secs(1);
 
@@ -437,6 +442,7 @@ impl Sfu {
             self.stats.dropped_unrouted += 1;
             return;
         };
+        self.last_now = Some(now);
         let input = Input::Receive(now, receive);
         let target = match self.by_addr.get(&source).copied() {
             Some(r) if self.client(r).is_some_and(|c| c.rtc.accepts(&input)) => Some(r),
@@ -488,9 +494,11 @@ impl Sfu {
     /// most once per call: a deadline that is already due again (str0m may
     /// ask for "now") waits for the next call, so this never spins.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = Some(now);
         let mut due = Vec::new();
         while let Some(Reverse((t, r))) = self.timers.peek().copied() {
-            if t > now || due.len() == TIMEOUTS_PER_CALL {
+            let overdue = now.saturating_duration_since(t) >= OVERDUE;
+            if t > now || (due.len() >= TIMEOUTS_PER_CALL && !overdue) {
                 break;
             }
             self.timers.pop();
@@ -664,6 +672,10 @@ impl Sfu {
         }));
         match polled {
             Ok(Some(t)) => {
+                // str0m may name an instant already past: as `now`, the
+                // client queues behind those already waiting instead of
+                // ahead of them (one client is fed per call).
+                let t = self.last_now.map_or(t, |now| t.max(now));
                 c.deadline = t;
                 // One live heap entry per client, at its earliest deadline;
                 // a later deadline is picked up when that entry pops.
