@@ -26,10 +26,8 @@ use protocol::media::Source;
 use sim::Sim;
 
 fn main() {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
+    // The numbers among the arguments (the program's path is not one).
+    let args: Vec<usize> = std::env::args().filter_map(|a| a.parse().ok()).collect();
     let publishers = args.first().copied().unwrap_or(30);
     let subscribers = args.get(1).copied().unwrap_or(30);
     let mut s = Sim::with_limits(media_node::sfu::Limits {

@@ -7,7 +7,8 @@ use std::time::Duration;
 use loadgen::floor::{self, Floor, Send};
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // Options are found by name; the program name never matches one.
+    let args: Vec<String> = std::env::args().collect();
     let get = |name: &str| {
         args.iter()
             .position(|a| a == name)
